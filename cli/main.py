@@ -1,0 +1,52 @@
+"""The ``galzoo`` command: one sub-command per pipeline stage, each reading what the last one wrote."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from galzoo_cli import prepare
+from galzoo_cli.console import friendly_errors, report, table
+
+app = typer.Typer(
+    name="galzoo",
+    help="Calibrated probabilistic galaxy morphology, and which galaxies volunteers should label next.\n\n"
+         "Stages: [bold]prepare[/] (sources -> TFRecords). Start with `galzoo prepare --help`; "
+         "`galzoo schema` shows the decision tree.",
+    no_args_is_help=True, rich_markup_mode="rich", pretty_exceptions_show_locals=False)
+app.add_typer(prepare.app, name="prepare")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from galzoo_tf import __version__
+
+        report.print(f"galzoo {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the galzoo version and exit.")] = False,
+) -> None:
+    """galzoo command line."""
+
+
+@app.command("schema")
+@friendly_errors
+def schema(name: Annotated[str, typer.Argument(help="A shipped tree (gz2) or a tree .json file.")] = "gz2",
+           ) -> None:
+    """Show a decision tree: questions, answers, catalogue columns and where each answer leads."""
+    from galzoo_tf.schema import load_schema
+
+    tree = load_schema(name)
+    rows = [[q.name if i == 0 else "", a.name, tree.count_column(a), a.kaggle or "", a.leads_to or "end"]
+            for q in tree.questions for i, a in enumerate(q.answers)]
+    report.print(table(f"{tree.title}: {len(tree.questions)} questions, {len(tree.answers)} answers",
+                       ["question", "answer", "catalogue column", "kaggle", "leads to"], rows))
+
+
+def run() -> None:
+    """Console-script entry point."""
+    app()

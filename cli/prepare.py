@@ -1,0 +1,153 @@
+"""`galzoo prepare`: turn a source of galaxy images and votes into TFRecord shards + manifest."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from galzoo_cli.console import console, counting, friendly_errors, report, table, transferring
+
+app = typer.Typer(
+    help="Write sharded TFRecords and a manifest.json from a source of galaxies.\n\n"
+         "Every later command (train, calibrate, predict, acquire) reads what prepare writes. "
+         "Re-running the same prepare is a no-op; an interrupted one resumes.",
+    no_args_is_help=True, rich_markup_mode="rich")
+
+Out = Annotated[Path, typer.Option("--out", "-o", help="Folder for the shards and manifest.json.")]
+Seed = Annotated[int, typer.Option(help="Seed of the train/val/test split and of the shard order.")]
+Size = Annotated[int, typer.Option(help="Side in pixels of the stored square images (antialiased resize).",
+                                   min=8)]
+ShardSize = Annotated[int, typer.Option(help="Galaxies per shard file (~200 MB at 1000 x 256x256x3).", min=1)]
+Workers = Annotated[int, typer.Option(help="Processes decoding images (0: in this process). "
+                                           "Default: the number of cores.", min=0)]
+TestSize = Annotated[float, typer.Option(help="Test split: a count (e.g. 2500, as Walmsley et al. 2019) "
+                                              "or a fraction below 1 (e.g. 0.2).", min=0)]
+ValFraction = Annotated[float, typer.Option(help="Fraction of the non-test galaxies kept for validation.",
+                                            min=0, max=0.99)]
+Encoding = Annotated[str, typer.Option(help="How images are stored in records: 'raw' bytes (fastest to "
+                                            "read) or lossless 'png' (smaller). See docs/records.md.")]
+SkipBad = Annotated[bool, typer.Option("--skip-bad", help="Skip bad rows and images (counted by reason "
+                                                          "in the summary) instead of stopping at the first.")]
+Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace records in --out that came from "
+                                                             "other inputs or options.")]
+MinVotes = Annotated[list[str] | None, typer.Option(
+    "--min-votes", help="Drop galaxies with fewer votes N for a question: QUESTION=N, repeatable "
+                        "(e.g. --min-votes bar=10). 'smooth=0' switches the GZ2 default off.")]
+
+
+def _write(catalogue, out: Path, *, seed: int, size: int, shard_size: int, workers: int | None,
+           test_size: float, val_fraction: float, encoding: str, skip_bad: bool, overwrite: bool) -> None:
+    """Write records with a progress bar, then print the summary table."""
+    from galzoo_tf.prepare import PrepareOptions, write_records
+
+    options = PrepareOptions(size=size, shard_size=shard_size, seed=seed, test_size=test_size,
+                             val_fraction=val_fraction, encoding=encoding, skip_bad=skip_bad)
+    workers = os.cpu_count() or 1 if workers is None else workers
+    with counting("writing records") as progress:
+        summary = write_records(catalogue, out, options, workers=workers, progress=progress,
+                                overwrite=overwrite)
+    rows = [[label if i == 0 else f"  dropped: {label}", n] for i, (label, n) in enumerate(summary.cuts)]
+    rows += [[f"{split}", n] for split, n in summary.splits.items()]
+    rows.append(["total written", sum(summary.splits.values())])
+    report.print(table(f"galaxies in {out}", ["", "galaxies"], rows))
+    if summary.up_to_date:
+        report.print("[green]up to date:[/] records already match these inputs and options; nothing written")
+    else:
+        written = sum(summary.splits.values())
+        report.print(f"wrote {summary.shards_written} shard(s), kept {summary.shards_reused} finished ones, "
+                     f"in {summary.seconds:.1f} s ({written / max(summary.seconds, 1e-9):,.0f} galaxies/s)")
+
+
+@app.command("gz2")
+@friendly_errors
+def gz2(
+    catalogue: Annotated[Path | None, typer.Option(help="Hart et al. 2016 catalogue (gz2_hart16.csv[.gz] or "
+                                                        ".fits[.gz]) or a Willett et al. 2013 table.")] = None,
+    images: Annotated[Path | None, typer.Option(help="Folder of GZ2 images: <asset_id>.jpg with --mapping, "
+                                                     "else <dr7objid>.jpg/.png.")] = None,
+    mapping: Annotated[Path | None, typer.Option(help="Zenodo gz2_filename_mapping.csv (objid, sample, "
+                                                      "asset_id).")] = None,
+    out: Out = Path("data/gz2/records"),
+    download: Annotated[bool, typer.Option("--download", help="Fetch the public catalogue, mapping and "
+                                                              "image archive (~3 GB) into --cache first, "
+                                                              "with resume and checksums.")] = False,
+    cache: Annotated[Path, typer.Option(help="Where --download keeps its files.")] = Path("data/gz2/download"),
+    mirror: Annotated[str | None, typer.Option(help="Base URL replacing the public hosts for --download "
+                                                    "(an institutional mirror).")] = None,
+    keep_stripe82: Annotated[bool, typer.Option("--keep-stripe82", help="Keep the stripe82* samples "
+                                                                        "(dropped by default).")] = False,
+    min_votes: MinVotes = None,
+    test_size: TestSize = 2500,
+    val_fraction: ValFraction = 0.1,
+    seed: Seed = 0,
+    size: Size = 256,
+    shard_size: ShardSize = 1000,
+    workers: Workers = None,
+    encoding: Encoding = "raw",
+    skip_bad: SkipBad = False,
+    overwrite: Overwrite = False,
+) -> None:
+    """Galaxy Zoo 2: the real catalogue and images, with Walmsley et al. (2019) cuts.
+
+    By default drops stripe82 samples and galaxies with fewer than 36 smooth-or-featured votes, resizes the 424x424 images to 256x256 and splits train/val/test with 2500 test galaxies.
+    """  # noqa: E501
+    from galzoo_tf.labels import parse_min_votes
+    from galzoo_tf.schema import load_schema
+    from galzoo_tf.sources.gz2 import DEFAULT_MIN_VOTES, load_gz2
+
+    if download:
+        from galzoo_tf.sources.download import download_gz2
+
+        with transferring() as progress:
+            fetched = download_gz2(cache, mirror=mirror, progress=progress,
+                                   warn=lambda m: console.print(f"[yellow]warning:[/] {m}"))
+        catalogue = catalogue or fetched["catalogue"]
+        mapping = mapping or fetched["mapping"]
+        images = images or fetched["images"]
+    if catalogue is None or images is None:
+        raise typer.BadParameter("give --catalogue and --images, or --download")
+    cuts = {**DEFAULT_MIN_VOTES, **parse_min_votes(min_votes or [], load_schema("gz2"))}
+    with console.status("reading and checking the catalogue"):
+        source = load_gz2(catalogue, images, mapping=mapping, keep_stripe82=keep_stripe82, min_votes=cuts,
+                          skip_bad=skip_bad)
+    _write(source, out, seed=seed, size=size, shard_size=shard_size, workers=workers, test_size=test_size,
+           val_fraction=val_fraction, encoding=encoding, skip_bad=skip_bad, overwrite=overwrite)
+
+
+@app.command("folder")
+@friendly_errors
+def folder(
+    images: Annotated[Path, typer.Option(help="Folder of JPEG/PNG or FITS images (not mixed).")],
+    labels: Annotated[Path, typer.Option(help="CSV with 'id' (or the tree's id column), the tree's count "
+                                              "columns (<stem>_count for gz2), and optionally 'file', "
+                                              "'split', 'ra', 'dec', 'truth/...'.")],
+    out: Out,
+    schema: Annotated[str, typer.Option(help="Decision tree: a shipped name (gz2) or a tree .json file.")]
+    = "gz2",
+    min_votes: MinVotes = None,
+    test_size: TestSize = 0.2,
+    val_fraction: ValFraction = 0.1,
+    seed: Seed = 0,
+    size: Size = 256,
+    shard_size: ShardSize = 1000,
+    workers: Workers = None,
+    encoding: Encoding = "raw",
+    skip_bad: SkipBad = False,
+    overwrite: Overwrite = False,
+) -> None:
+    """Your own project: a folder of images and a CSV of vote counts per answer.
+
+    JPEG/PNG become 256x256x3 uint8; FITS become float32 with one channel per plane, NaN pixels filled with the median of the finite ones. A 'split' column, if present, is used as given.
+    """  # noqa: E501
+    from galzoo_tf.labels import parse_min_votes
+    from galzoo_tf.schema import load_schema
+    from galzoo_tf.sources.folder import load_folder
+
+    tree = load_schema(schema)
+    with console.status("reading and checking the labels"):
+        source = load_folder(images, labels, schema=tree, min_votes=parse_min_votes(min_votes or [], tree),
+                             skip_bad=skip_bad)
+    _write(source, out, seed=seed, size=size, shard_size=shard_size, workers=workers, test_size=test_size,
+           val_fraction=val_fraction, encoding=encoding, skip_bad=skip_bad, overwrite=overwrite)

@@ -1,0 +1,301 @@
+"""Turn a validated catalogue of galaxies into sharded TFRecords plus ``manifest.json``.
+
+Sources (``galzoo_tf.sources``) produce a ``Catalogue``: one row per galaxy with an image
+path, vote counts and optional float features. This module assigns splits with a seed,
+plans shards deterministically, decodes images in worker processes, and writes each
+shard atomically. A state file records finished shards, so an interrupted run resumes
+and ends with the same bytes as an uninterrupted one; re-running a finished prepare is
+a no-op.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from galzoo_tf import __version__, errors, images, records
+from galzoo_tf.errors import BadInputError
+from galzoo_tf.fileio import write_json_atomic
+from galzoo_tf.schema import Schema
+
+STATE = ".prepare-state.json"
+CHUNK = 16  # images per worker task: large enough to amortise IPC, small for a smooth progress bar
+
+ProgressCallback = Callable[[int, int], None]
+
+
+@dataclass
+class Catalogue:
+    """What a source hands to ``write_records``: galaxies that passed its checks and cuts."""
+
+    source: str
+    schema: Schema
+    table: pd.DataFrame  # columns: id, path, int feature keys, float feature keys, optional split
+    int_features: list[str]
+    float_features: list[str]
+    inputs: dict[str, dict] = field(default_factory=dict)  # name -> {"path", "sha256"}
+    cuts: list[tuple[str, int]] = field(default_factory=list)  # ("catalogue rows", n) first
+    skipped: Counter = field(default_factory=Counter)
+
+
+@dataclass(frozen=True)
+class PrepareOptions:
+    """Choices that change the records; all of them enter the fingerprint."""
+
+    size: int = 256
+    shard_size: int = 1000
+    seed: int = 0
+    test_size: float = 2500
+    val_fraction: float = 0.1
+    encoding: str = "raw"
+    skip_bad: bool = False
+
+
+@dataclass
+class PrepareSummary:
+    """What a prepare did, for the CLI's summary table."""
+
+    out: Path
+    splits: dict[str, int]
+    cuts: list[tuple[str, int]]
+    skipped: Counter
+    shards_written: int
+    shards_reused: int
+    seconds: float
+    up_to_date: bool = False
+
+
+def assign_splits(n: int, seed: int, test_size: float, val_fraction: float) -> np.ndarray:
+    """Split names for n galaxies: a seeded permutation, test first, then val, the rest train."""
+    if n == 0:
+        raise BadInputError(errors.EMPTY_INPUT, "no galaxies left to write after the cuts")
+    n_test = int(round(test_size * n)) if 0 < test_size < 1 else int(test_size)
+    if n_test < 0 or n_test >= n:
+        raise BadInputError("bad option", f"a test split of {n_test} galaxies needs more than the {n} galaxies "
+                                          "left after cuts; pass --test-size as a count or a fraction (e.g. 0.2)")
+    if not 0 <= val_fraction < 1:
+        raise BadInputError("bad option", f"--val-fraction {val_fraction} must be in [0, 1)")
+    n_val = int(round(val_fraction * (n - n_test)))
+    order = np.random.default_rng(seed).permutation(n)
+    splits = np.empty(n, dtype=object)
+    splits[order[:n_test]] = "test"
+    splits[order[n_test:n_test + n_val]] = "val"
+    splits[order[n_test + n_val:]] = "train"
+    return splits
+
+
+def plan_shards(table: pd.DataFrame, seed: int, shard_size: int) -> list[tuple[str, np.ndarray]]:
+    """(shard file name, row positions) for every shard; rows shuffled with the seed inside each split."""
+    if shard_size < 1:
+        raise BadInputError("bad option", "--shard-size must be at least 1")
+    order = np.random.default_rng(seed + 1).permutation(len(table))
+    split_of = table["split"].to_numpy()[order]
+    plan = []
+    for split in records.SPLITS:
+        rows = order[split_of == split]
+        total = -(-len(rows) // shard_size)
+        plan += [(records.shard_name(split, i, total), rows[i * shard_size:(i + 1) * shard_size])
+                 for i in range(total)]
+    return plan
+
+
+def image_spec(catalogue: Catalogue, options: PrepareOptions) -> records.ImageSpec:
+    """Shape and dtype of the records: uint8 RGB for JPEG/PNG, float32 planes for FITS (not mixed)."""
+    paths = catalogue.table["path"]
+    fits = paths.map(images.is_fits)
+    if fits.any() and not fits.all():
+        raise BadInputError(errors.BAD_IMAGE_SHAPE, "the images mix FITS with JPEG/PNG; prepare them separately")
+    if not fits.any():
+        return records.ImageSpec((options.size, options.size, 3), "uint8", options.encoding)
+    if options.encoding != "raw":
+        raise BadInputError("bad option", "FITS images are stored as raw float32; use --encoding raw")
+    first = images.load_image(paths.iloc[0], options.size)
+    return records.ImageSpec(first.shape, "float32", "raw")
+
+
+class _InProcess(Executor):
+    """Executor that runs tasks in the calling process (``--workers 0``: simplest, for debugging)."""
+
+    def submit(self, fn, /, *args, **kwargs):
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # surfaced by future.result(), as a pool would
+            future.set_exception(exc)
+        return future
+
+
+def bounded_map(executor: Executor, fn: Callable, items: Iterable, window: int) -> Iterator:
+    """Like ``executor.map`` but with at most ``window`` tasks in flight, so memory stays bounded."""
+    pending: deque = deque()
+    for item in items:
+        pending.append(executor.submit(fn, *item))
+        if len(pending) >= window:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
+
+
+def fingerprint(catalogue: Catalogue, options: PrepareOptions) -> str:
+    """Hash of everything that decides the records' bytes: table content, schema and options."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps([records.FORMAT, catalogue.schema.name, options.__dict__], sort_keys=True).encode())
+    digest.update(pd.util.hash_pandas_object(catalogue.table, index=False).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class _Columns:
+    """The catalogue as plain arrays, extracted once for all shards."""
+
+    ids: np.ndarray
+    splits: np.ndarray
+    ints: np.ndarray
+    floats: np.ndarray
+    int_names: list[str]
+    float_names: list[str]
+
+    @classmethod
+    def of(cls, catalogue: Catalogue) -> _Columns:
+        table = catalogue.table
+        return cls(table["id"].astype(str).to_numpy(), table["split"].astype(str).to_numpy(),
+                   table[catalogue.int_features].to_numpy(dtype=np.int64),
+                   table[catalogue.float_features].to_numpy(dtype=np.float64),
+                   catalogue.int_features, catalogue.float_features)
+
+
+def _examples(columns: _Columns, rows: np.ndarray, loaded: Iterator[list], skipped: Counter,
+              skip_bad: bool, on_image: Callable[[], None]) -> Iterator[bytes]:
+    """Serialised records of one shard, pulling decoded images in order from the workers."""
+    position = 0
+    while position < len(rows):
+        for image in next(loaded):
+            row = rows[position]
+            position += 1
+            on_image()
+            if isinstance(image, BadInputError):
+                if not skip_bad:
+                    raise BadInputError(image.reason, f"galaxy {columns.ids[row]}: {image.message}")
+                skipped[image.reason] += 1
+                continue
+            yield records.encode_example(
+                columns.ids[row], image, dict(zip(columns.int_names, columns.ints[row], strict=True)),
+                dict(zip(columns.float_names, columns.floats[row], strict=True)), columns.splits[row])
+
+
+def _load_state(out: Path, key: str, overwrite: bool) -> dict:
+    """Finished shards of an earlier run with the same fingerprint; refuses to mix different runs."""
+    state_path = out / STATE
+    manifest_path = out / records.MANIFEST
+    previous = None
+    if state_path.is_file():
+        previous = json.loads(state_path.read_text())
+    elif manifest_path.is_file():
+        previous = {"fingerprint": json.loads(manifest_path.read_text()).get("fingerprint"), "shards": {}}
+    if previous is None or previous.get("fingerprint") == key:
+        return previous or {"fingerprint": key, "shards": {}}
+    if not overwrite:
+        raise BadInputError("output exists", f"{out} holds records from another prepare (other inputs or "
+                                             "options); choose a new --out or pass --overwrite")
+    for path in out.glob("*.tfrecord"):
+        path.unlink()
+    manifest_path.unlink(missing_ok=True)
+    return {"fingerprint": key, "shards": {}}
+
+
+def _shard_done(out: Path, info: dict | None) -> bool:
+    return bool(info) and (out / info["file"]).is_file() and (out / info["file"]).stat().st_size == info["bytes"]
+
+
+def write_records(catalogue: Catalogue, out: Path, options: PrepareOptions, workers: int = 2,
+                  progress: ProgressCallback | None = None, overwrite: bool = False) -> PrepareSummary:
+    """Write (or resume, or confirm) the record set of ``catalogue`` in ``out``."""
+    start = time.perf_counter()
+    if options.encoding not in records.ENCODINGS:
+        raise BadInputError("bad option", f"--encoding must be one of {records.ENCODINGS}")
+    table = catalogue.table.reset_index(drop=True)
+    if "split" not in table.columns:
+        table["split"] = assign_splits(len(table), options.seed, options.test_size, options.val_fraction)
+    catalogue.table = table
+    spec = image_spec(catalogue, options)
+    key = fingerprint(catalogue, options)
+    out.mkdir(parents=True, exist_ok=True)
+    state = _load_state(out, key, overwrite)
+    plan = plan_shards(table, options.seed, options.shard_size)
+    todo = [(name, rows) for name, rows in plan if not _shard_done(out, state["shards"].get(name))]
+    manifest_ok = (out / records.MANIFEST).is_file() and not todo
+    if manifest_ok and json.loads((out / records.MANIFEST).read_text()).get("fingerprint") == key:
+        manifest = records.read_manifest(out)
+        return PrepareSummary(out, manifest["splits"], manifest["cuts"], Counter(manifest["skipped"]),
+                              0, len(plan), time.perf_counter() - start, up_to_date=True)
+
+    columns = _Columns.of(catalogue)
+    total_images = int(sum(len(rows) for _, rows in todo))
+    done = 0
+
+    def tick() -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, total_images)
+
+    chunks = ((table["path"].iloc[rows[i:i + CHUNK]].tolist(), spec.shape, spec.encoding)
+              for _, rows in todo for i in range(0, len(rows), CHUNK))
+    executor: Executor = (_InProcess() if workers <= 0 else
+                          ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")))
+    try:
+        loaded = bounded_map(executor, images.load_chunk, chunks, window=4 * max(workers, 1))
+        for name, rows in todo:
+            skipped: Counter = Counter()
+            info = records.write_shard(out / name, _examples(columns, rows, loaded, skipped,
+                                                             options.skip_bad, tick))
+            info.update(split=name.split("-")[0], skipped=dict(skipped))
+            state["shards"][name] = info
+            write_json_atomic(out / STATE, state)
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
+
+    shards = [state["shards"][name] for name, _ in plan]
+    manifest = build_manifest(catalogue, options, spec, key, shards)
+    write_json_atomic(out / records.MANIFEST, manifest)
+    return PrepareSummary(out, manifest["splits"], manifest["cuts"], Counter(manifest["skipped"]),
+                          len(todo), len(plan) - len(todo), time.perf_counter() - start)
+
+
+def build_manifest(catalogue: Catalogue, options: PrepareOptions, spec: records.ImageSpec, key: str,
+                   shards: list[dict]) -> dict:
+    """The manifest: provenance, schema, image spec, counts per split, shards with sha256."""
+    splits = {split: sum(s["count"] for s in shards if s["split"] == split) for split in records.SPLITS}
+    image_skips: Counter = Counter()
+    for shard in shards:
+        image_skips.update(shard.get("skipped", {}))
+    cuts = [*catalogue.cuts, *[(f"skipped: {reason}", n) for reason, n in sorted(image_skips.items())]]
+    return {
+        "format": records.FORMAT,
+        "galzoo_version": __version__,
+        "source": catalogue.source,
+        "schema": catalogue.schema.name,
+        "questions": {q.name: list(q.answer_names) for q in catalogue.schema.questions},
+        "image": spec.to_json(),
+        "int_features": catalogue.int_features,
+        "float_features": catalogue.float_features,
+        "seed": options.seed,
+        "options": options.__dict__,
+        "inputs": catalogue.inputs,
+        "cuts": [list(cut) for cut in cuts],
+        "skipped": dict(catalogue.skipped + image_skips),
+        "splits": splits,
+        "total": sum(splits.values()),
+        "shards": [{k: s[k] for k in ("file", "split", "count", "bytes", "sha256")} for s in shards],
+        "fingerprint": key,
+    }

@@ -1,0 +1,163 @@
+"""Decision trees as data: questions, answers, what leads where, and catalogue column names.
+
+A tree lives in ``galzoo_tf/trees/<name>.json``; adding a survey's tree (GZ DECaLS,
+Euclid) means adding a JSON file, not touching code. Every other module asks the
+``Schema`` object for names and structure instead of hard-coding GZ2.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+
+class SchemaError(ValueError):
+    """A tree file is malformed (unknown target question, duplicate names, unreachable question)."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One answer of a question: its short name, catalogue stem and Kaggle class name."""
+
+    name: str
+    stem: str
+    kaggle: str | None
+    leads_to: str | None
+    question: str
+
+    @property
+    def key(self) -> str:
+        """Record key prefix, e.g. ``bar/no_bar``."""
+        return f"{self.question}/{self.name}"
+
+
+@dataclass(frozen=True)
+class Question:
+    """One question of the tree with its answers, typical N and optional total column."""
+
+    name: str
+    task: str
+    stem: str
+    text: str
+    expected_votes: int
+    answers: tuple[Answer, ...]
+    total_column: str | None = None
+
+    @property
+    def answer_names(self) -> tuple[str, ...]:
+        return tuple(a.name for a in self.answers)
+
+    def answer(self, name: str) -> Answer:
+        for answer in self.answers:
+            if answer.name == name:
+                return answer
+        raise KeyError(f"question {self.name!r} has no answer {name!r}; answers: {self.answer_names}")
+
+
+@dataclass(frozen=True)
+class Schema:
+    """A decision tree: its questions in order, the root, and catalogue column patterns."""
+
+    name: str
+    title: str
+    root: str
+    questions: tuple[Question, ...]
+    id_column: str
+    count_pattern: str
+
+    @property
+    def question_names(self) -> tuple[str, ...]:
+        return tuple(q.name for q in self.questions)
+
+    @property
+    def answers(self) -> tuple[Answer, ...]:
+        """All answers of all questions, in tree order."""
+        return tuple(a for q in self.questions for a in q.answers)
+
+    def question(self, name: str) -> Question:
+        for question in self.questions:
+            if name in (question.name, question.task, question.stem):
+                return question
+        raise KeyError(f"schema {self.name!r} has no question {name!r}; questions: {', '.join(self.question_names)}")
+
+    def count_column(self, answer: Answer) -> str:
+        """Catalogue column holding the vote count k of ``answer``."""
+        return self.count_pattern.format(stem=answer.stem)
+
+    def parents(self, question: str) -> tuple[Answer, ...]:
+        """Answers that lead to ``question`` (empty for the root)."""
+        return tuple(a for a in self.answers if a.leads_to == question)
+
+    def count_key(self, answer: Answer) -> str:
+        """TFRecord feature name of an answer's vote count."""
+        return f"{answer.key}/count"
+
+    def total_key(self, question: Question) -> str:
+        """TFRecord feature name of a question's total number of votes N."""
+        return f"{question.name}/total"
+
+
+def _build(raw: dict) -> Schema:
+    questions = []
+    for q in raw["questions"]:
+        answers = tuple(
+            Answer(a["name"], a["stem"], a.get("kaggle"), a.get("leads_to"), q["name"]) for a in q["answers"]
+        )
+        questions.append(
+            Question(q["name"], q.get("task", q["name"]), q.get("stem", q["name"]), q.get("text", ""),
+                     int(q.get("expected_votes", 0)), answers, q.get("total_column"))
+        )
+    columns = raw.get("columns", {})
+    schema = Schema(raw["name"], raw.get("title", raw["name"]), raw["root"], tuple(questions),
+                    columns.get("id", "id"), columns.get("count", "{stem}_count"))
+    validate(schema)
+    return schema
+
+
+def validate(schema: Schema) -> None:
+    """Check names are unique, every ``leads_to`` exists, and every question is reachable from the root."""
+    names = schema.question_names
+    if len(set(names)) != len(names):
+        raise SchemaError(f"{schema.name}: duplicate question names")
+    stems = [a.stem for a in schema.answers]
+    if len(set(stems)) != len(stems):
+        raise SchemaError(f"{schema.name}: duplicate answer stems")
+    for question in schema.questions:
+        if len(set(question.answer_names)) != len(question.answers) or not question.answers:
+            raise SchemaError(f"{schema.name}: question {question.name!r} needs distinct answers")
+        for answer in question.answers:
+            if answer.leads_to is not None and answer.leads_to not in names:
+                raise SchemaError(f"{schema.name}: answer {answer.key!r} leads to unknown {answer.leads_to!r}")
+    if schema.root not in names:
+        raise SchemaError(f"{schema.name}: root {schema.root!r} is not a question")
+    reached, frontier = {schema.root}, [schema.root]
+    while frontier:
+        for answer in schema.question(frontier.pop()).answers:
+            if answer.leads_to and answer.leads_to not in reached:
+                reached.add(answer.leads_to)
+                frontier.append(answer.leads_to)
+    unreachable = set(names) - reached
+    if unreachable:
+        raise SchemaError(f"{schema.name}: questions never asked: {sorted(unreachable)}")
+
+
+def available_schemas() -> list[str]:
+    """Names of the trees shipped with galzoo."""
+    folder = resources.files("galzoo_tf") / "trees"
+    return sorted(p.name.removesuffix(".json") for p in folder.iterdir() if p.name.endswith(".json"))
+
+
+@cache
+def load_schema(name_or_path: str = "gz2") -> Schema:
+    """Load a shipped tree by name (``gz2``) or a user's tree from a JSON file path."""
+    path = Path(name_or_path)
+    if path.suffix == ".json" and path.exists():
+        return _build(json.loads(path.read_text()))
+    source = resources.files("galzoo_tf") / "trees" / f"{name_or_path}.json"
+    if not source.is_file():
+        raise SchemaError(f"unknown schema {name_or_path!r}; shipped: {', '.join(available_schemas())}, "
+                          "or give the path of a tree .json file")
+    return _build(json.loads(source.read_text()))

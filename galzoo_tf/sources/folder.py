@@ -1,0 +1,37 @@
+"""A user's own project: a folder of JPEG/PNG/FITS images and a CSV of vote counts.
+
+The CSV has an ``id`` column (or the tree's id column), the tree's count columns
+(``<stem>_count`` for GZ2), and optionally ``file`` (image path relative to the folder;
+default: the file named after the id), ``split`` (train/val/test), ``ra``, ``dec`` and
+``truth/...`` floats.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandas as pd
+
+from galzoo_tf.labels import RowProblems
+from galzoo_tf.prepare import Catalogue
+from galzoo_tf.schema import Schema, load_schema
+from galzoo_tf.sources.table import build_catalogue, checksum, id_column, image_index, locate_in, read_table
+
+
+def load_folder(images: Path, labels: Path, *, schema: Schema | None = None,
+                min_votes: Mapping[str, int] | None = None, skip_bad: bool = False) -> Catalogue:
+    """Read and check a labels CSV and find each galaxy's image under ``images``."""
+    schema = schema or load_schema("gz2")
+    frame = read_table(labels)
+    images = Path(images)
+    index = None if "file" in frame.columns else image_index(images)
+
+    def locate(rows: pd.DataFrame, problems: RowProblems) -> list[str | None]:
+        names = rows["file"] if index is None else rows[id_column(rows, str(labels), schema)]
+        return locate_in(images, names, problems, index)
+
+    return build_catalogue(frame, source="folder", label=str(labels), schema=schema, locate=locate,
+                           skip_bad=skip_bad, min_votes=min_votes or {},
+                           inputs={"labels": checksum(labels), "images": {"path": str(images.resolve())}},
+                           cuts=[("catalogue rows", len(frame))])
