@@ -40,7 +40,7 @@ def resolve_inside(root: Path, relative: str) -> Path:
 def _check_square(path: Path, height: int, width: int) -> None:
     if height != width or height < MIN_SIDE:
         raise BadInputError(errors.BAD_IMAGE_SHAPE,
-                            f"{path}: image is {height}x{width}; galzoo needs square images of at least "
+                            f"{path}: image is {width} x {height} pixels (width x height); galzoo needs square images of at least "
                             f"{MIN_SIDE}x{MIN_SIDE} pixels (crop cutouts to a square first)")
 
 

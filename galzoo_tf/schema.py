@@ -91,6 +91,22 @@ class Schema:
         """Answers that lead to ``question`` (empty for the root)."""
         return tuple(a for a in self.answers if a.leads_to == question)
 
+    def topological_order(self) -> tuple[Question, ...]:
+        """Questions ordered so that every question comes after all questions that lead to it."""
+        indegree = {q.name: len({a.question for a in self.parents(q.name)}) for q in self.questions}
+        ready = [q.name for q in self.questions if indegree[q.name] == 0]
+        order: list[Question] = []
+        while ready:
+            question = self.question(ready.pop(0))
+            order.append(question)
+            for target in dict.fromkeys(a.leads_to for a in question.answers if a.leads_to):
+                indegree[target] -= 1
+                if indegree[target] == 0:
+                    ready.append(target)
+        if len(order) != len(self.questions):
+            raise SchemaError(f"{self.name}: the tree has a cycle")
+        return tuple(order)
+
     def count_key(self, answer: Answer) -> str:
         """TFRecord feature name of an answer's vote count."""
         return f"{answer.key}/count"
@@ -142,6 +158,7 @@ def validate(schema: Schema) -> None:
     unreachable = set(names) - reached
     if unreachable:
         raise SchemaError(f"{schema.name}: questions never asked: {sorted(unreachable)}")
+    schema.topological_order()
 
 
 def available_schemas() -> list[str]:

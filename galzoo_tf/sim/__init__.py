@@ -1,0 +1,1 @@
+"""Simulation: synthetic galaxies and simulated Galaxy Zoo volunteers."""
