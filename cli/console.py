@@ -94,7 +94,7 @@ def table(title: str, columns: list[str], rows: list[list]) -> Table:
     out = Table(title=title, title_justify="left")
     for index, name in enumerate(columns):
         numeric = bool(rows) and all(isinstance(row[index], int | float) for row in rows)
-        out.add_column(name, justify="right" if numeric else "left")
+        out.add_column(name, justify="right" if numeric else "left", overflow="fold")
     for row in rows:
         out.add_row(*[f"{v:,}" if isinstance(v, int) else str(v) for v in row])
     return out

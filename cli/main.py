@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+
 from galzoo_cli import prepare
 from galzoo_cli.console import friendly_errors, report, table
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
 from galzoo_cli.console import console, counting, friendly_errors, report, table, transferring
 
 app = typer.Typer(

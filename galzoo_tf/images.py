@@ -40,8 +40,8 @@ def resolve_inside(root: Path, relative: str) -> Path:
 def _check_square(path: Path, height: int, width: int) -> None:
     if height != width or height < MIN_SIDE:
         raise BadInputError(errors.BAD_IMAGE_SHAPE,
-                            f"{path}: image is {width} x {height} pixels (width x height); galzoo needs square images of at least "
-                            f"{MIN_SIDE}x{MIN_SIDE} pixels (crop cutouts to a square first)")
+                            f"{path}: image is {width} x {height} pixels (width x height); galzoo needs "
+                            f"square images of at least {MIN_SIDE}x{MIN_SIDE} pixels (crop cutouts first)")
 
 
 def load_rgb(path: Path, size: int) -> np.ndarray:

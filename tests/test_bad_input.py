@@ -6,16 +6,17 @@ import numpy as np
 import pandas as pd
 import pytest
 from astropy.io import fits
-from conftest import make_gz2
-from galzoo_cli.main import app
 from PIL import Image
 from typer.testing import CliRunner
 
+from galzoo_cli.main import app
 from galzoo_tf import records
 from galzoo_tf.errors import BadInputError
 from galzoo_tf.prepare import PrepareOptions, write_records
 from galzoo_tf.sources.folder import load_folder
 from galzoo_tf.sources.gz2 import load_gz2
+
+from conftest import make_gz2
 
 runner = CliRunner()
 

@@ -7,9 +7,10 @@ import json
 import re
 
 import pytest
-from conftest import needs_shared
 
 from galzoo_tf.schema import SchemaError, available_schemas, load_schema
+
+from conftest import needs_shared
 
 LEADS_TO = {  # the tree of the issue / GZ2_SCHEMA.md, answer stem -> next question (None: end)
     "t01_smooth_or_features_a01_smooth": "rounded", "t01_smooth_or_features_a02_features_or_disk": "edgeon",
