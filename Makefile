@@ -1,0 +1,39 @@
+# galzoo: `make demo` and `make test` create the environment (.venv) when needed.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+GALZOO := $(VENV)/bin/galzoo
+STAMP := $(VENV)/.installed-stamp
+DEMO := data/demo
+
+.PHONY: venv test lint demo bench clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "galzoo needs Python 3.11; set PYTHON=/path/to/python3.11")'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+test: venv
+	$(PY) -m pytest -n 2 -q
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+# The demo grows with the pipeline. Today: a small project in the real GZ2 file layout
+# (simulated volunteers, simple galaxy images) turned into records by `galzoo prepare gz2`.
+demo: venv
+	$(PY) -m galzoo_tf.sim.gz2_layout $(DEMO)/gz2 --n 300 --stripe82 20
+	$(GALZOO) prepare gz2 --catalogue $(DEMO)/gz2/gz2_hart16.csv --images $(DEMO)/gz2/images \
+		--mapping $(DEMO)/gz2/gz2_filename_mapping.csv --out $(DEMO)/records --test-size 50 --seed 0
+
+bench: venv
+	$(PY) bench/prepare.py --n 2000 --workers 1 2
+	$(PY) bench/record_encoding.py --n 2000
+
+clean:
+	rm -rf $(VENV) $(DEMO) data/bench .pytest_cache .ruff_cache
