@@ -45,7 +45,7 @@ def _write(catalogue, out: Path, *, seed: int, size: int, shard_size: int, worke
 
     options = PrepareOptions(size=size, shard_size=shard_size, seed=seed, test_size=test_size,
                              val_fraction=val_fraction, encoding=encoding, skip_bad=skip_bad)
-    workers = os.cpu_count() or 1 if workers is None else workers
+    workers = (os.cpu_count() or 1) if workers is None else workers
     with counting("writing records") as progress:
         summary = write_records(catalogue, out, options, workers=workers, progress=progress,
                                 overwrite=overwrite)

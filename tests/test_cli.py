@@ -65,3 +65,22 @@ def test_unknown_min_votes_question_is_a_clear_error(tmp_path):
     result = runner.invoke(app, ["prepare", "gz2", "--catalogue", str(tmp_path / "c.csv"), "--images",
                                  str(tmp_path), "--min-votes", "barred=3"])
     assert result.exit_code == 2 and "no question 'barred'" in result.output
+
+
+def test_workers_option_reaches_the_writer(tmp_path, monkeypatch):
+    import galzoo_tf.prepare
+
+    from conftest import make_gz2
+
+    fixture = make_gz2(tmp_path / "gz2", n=4)
+
+    def no_pool(*args, **kwargs):
+        raise AssertionError("--workers 0 must not start worker processes")
+
+    monkeypatch.setattr(galzoo_tf.prepare, "ProcessPoolExecutor", no_pool)
+    args = ["prepare", "gz2", "--catalogue", str(fixture.catalogue), "--images", str(fixture.images),
+            "--mapping", str(fixture.mapping), "--test-size", "1", "--min-votes", "smooth=0"]
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "a"), "--workers", "0"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "b"), "--workers", "2"])
+    assert isinstance(result.exception, AssertionError)
