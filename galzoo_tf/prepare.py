@@ -17,7 +17,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -50,7 +50,11 @@ class Catalogue:
 
 @dataclass(frozen=True)
 class PrepareOptions:
-    """Choices that change the records; all of them enter the fingerprint."""
+    """Choices that shape the records; all but ``skip_bad`` enter the fingerprint.
+
+    ``skip_bad`` changes no finished shard (a run without it stops at the first bad image),
+    so a run that stopped can be resumed with ``--skip-bad``.
+    """
 
     size: int = 256
     shard_size: int = 1000
@@ -119,8 +123,15 @@ def image_spec(catalogue: Catalogue, options: PrepareOptions) -> records.ImageSp
         return records.ImageSpec((options.size, options.size, 3), "uint8", options.encoding)
     if options.encoding != "raw":
         raise BadInputError("bad option", "FITS images are stored as raw float32; use --encoding raw")
-    first = images.load_image(paths.iloc[0], options.size)
-    return records.ImageSpec(first.shape, "float32", "raw")
+    first_error = None
+    for path in paths:  # the first readable image gives the number of planes
+        try:
+            return records.ImageSpec(images.load_image(path, options.size).shape, "float32", "raw")
+        except BadInputError as error:
+            if not options.skip_bad:
+                raise
+            first_error = first_error or error
+    raise first_error or BadInputError(errors.EMPTY_INPUT, "no galaxies to write")
 
 
 class _InProcess(Executor):
@@ -149,7 +160,8 @@ def bounded_map(executor: Executor, fn: Callable, items: Iterable, window: int) 
 def fingerprint(catalogue: Catalogue, options: PrepareOptions) -> str:
     """Hash of everything that decides the records' bytes: table content, schema and options."""
     digest = hashlib.sha256()
-    digest.update(json.dumps([records.FORMAT, catalogue.schema.name, options.__dict__], sort_keys=True).encode())
+    shaping = {k: v for k, v in asdict(options).items() if k != "skip_bad"}
+    digest.update(json.dumps([records.FORMAT, catalogue.schema.name, shaping], sort_keys=True).encode())
     digest.update(pd.util.hash_pandas_object(catalogue.table, index=False).to_numpy().tobytes())
     return digest.hexdigest()
 
@@ -225,21 +237,33 @@ def write_records(catalogue: Catalogue, out: Path, options: PrepareOptions, work
         raise BadInputError("bad option", f"--encoding must be one of {records.ENCODINGS}")
     table = catalogue.table.reset_index(drop=True)
     if "split" not in table.columns:
-        table["split"] = assign_splits(len(table), options.seed, options.test_size, options.val_fraction)
-    catalogue.table = table
+        table = table.assign(split=assign_splits(len(table), options.seed, options.test_size,
+                                                 options.val_fraction))
+    catalogue = replace(catalogue, table=table)
     spec = image_spec(catalogue, options)
     key = fingerprint(catalogue, options)
     out.mkdir(parents=True, exist_ok=True)
     state = _load_state(out, key, overwrite)
     plan = plan_shards(table, options.seed, options.shard_size)
     todo = [(name, rows) for name, rows in plan if not _shard_done(out, state["shards"].get(name))]
-    manifest_ok = (out / records.MANIFEST).is_file() and not todo
-    if manifest_ok and json.loads((out / records.MANIFEST).read_text()).get("fingerprint") == key:
+    if not todo and (out / records.MANIFEST).is_file():
         manifest = records.read_manifest(out)
-        return PrepareSummary(out, manifest["splits"], manifest["cuts"], Counter(manifest["skipped"]),
-                              0, len(plan), time.perf_counter() - start, up_to_date=True)
+        if manifest.get("fingerprint") == key:
+            return PrepareSummary(out, manifest["splits"], manifest["cuts"], Counter(manifest["skipped"]),
+                                  0, len(plan), time.perf_counter() - start, up_to_date=True)
+    _write_shards(catalogue, out, todo, spec, options.skip_bad, workers, progress, state)
+    shards = [state["shards"][name] for name, _ in plan]
+    manifest = build_manifest(catalogue, options, spec, key, shards)
+    write_json_atomic(out / records.MANIFEST, manifest)
+    return PrepareSummary(out, manifest["splits"], manifest["cuts"], Counter(manifest["skipped"]),
+                          len(todo), len(plan) - len(todo), time.perf_counter() - start)
 
+
+def _write_shards(catalogue: Catalogue, out: Path, todo: list[tuple[str, np.ndarray]], spec: records.ImageSpec,
+                  skip_bad: bool, workers: int, progress: ProgressCallback | None, state: dict) -> None:
+    """Decode images in workers and write each pending shard, recording it in the state file when done."""
     columns = _Columns.of(catalogue)
+    paths = catalogue.table["path"]
     total_images = int(sum(len(rows) for _, rows in todo))
     done = 0
 
@@ -249,7 +273,7 @@ def write_records(catalogue: Catalogue, out: Path, options: PrepareOptions, work
         if progress is not None:
             progress(done, total_images)
 
-    chunks = ((table["path"].iloc[rows[i:i + CHUNK]].tolist(), spec.shape, spec.encoding)
+    chunks = ((paths.iloc[rows[i:i + CHUNK]].tolist(), spec.shape, spec.encoding)
               for _, rows in todo for i in range(0, len(rows), CHUNK))
     executor: Executor = (_InProcess() if workers <= 0 else
                           ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")))
@@ -257,19 +281,12 @@ def write_records(catalogue: Catalogue, out: Path, options: PrepareOptions, work
         loaded = bounded_map(executor, images.load_chunk, chunks, window=4 * max(workers, 1))
         for name, rows in todo:
             skipped: Counter = Counter()
-            info = records.write_shard(out / name, _examples(columns, rows, loaded, skipped,
-                                                             options.skip_bad, tick))
+            info = records.write_shard(out / name, _examples(columns, rows, loaded, skipped, skip_bad, tick))
             info.update(split=name.split("-")[0], skipped=dict(skipped))
             state["shards"][name] = info
             write_json_atomic(out / STATE, state)
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
-
-    shards = [state["shards"][name] for name, _ in plan]
-    manifest = build_manifest(catalogue, options, spec, key, shards)
-    write_json_atomic(out / records.MANIFEST, manifest)
-    return PrepareSummary(out, manifest["splits"], manifest["cuts"], Counter(manifest["skipped"]),
-                          len(todo), len(plan) - len(todo), time.perf_counter() - start)
 
 
 def build_manifest(catalogue: Catalogue, options: PrepareOptions, spec: records.ImageSpec, key: str,
@@ -290,7 +307,7 @@ def build_manifest(catalogue: Catalogue, options: PrepareOptions, spec: records.
         "int_features": catalogue.int_features,
         "float_features": catalogue.float_features,
         "seed": options.seed,
-        "options": options.__dict__,
+        "options": asdict(options),
         "inputs": catalogue.inputs,
         "cuts": [list(cut) for cut in cuts],
         "skipped": dict(catalogue.skipped + image_skips),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -187,6 +189,23 @@ def test_a_bad_image_midway_keeps_finished_shards_and_the_run_resumes(tmp_path):
     assert summary.shards_reused == len(kept)
     assert all((out / name).read_bytes() == data for name, data in kept.items())
     assert records.read_manifest(out)["shards"] == records.read_manifest(tmp_path / "ref")["shards"]
+
+
+def test_a_run_stopped_by_a_bad_image_resumes_with_skip_bad(tmp_path):
+    fixture = make_gz2(tmp_path / "gz2", n=20)
+    options = PrepareOptions(test_size=0, val_fraction=0, shard_size=4)
+
+    def catalogue():
+        return load_gz2(fixture.catalogue, fixture.images, mapping=fixture.mapping, min_votes={})
+
+    out = tmp_path / "out"
+    (fixture.images / "119.jpg").write_bytes(b"broken")
+    with pytest.raises(BadInputError, match="119.jpg"):
+        write_records(catalogue(), out, options, workers=0)
+    kept = len(list(out.glob("*.tfrecord")))
+    summary = write_records(catalogue(), out, replace(options, skip_bad=True), workers=0)
+    assert kept >= 1 and summary.shards_reused == kept
+    assert summary.splits["train"] == 19 and summary.skipped == {"unreadable image": 1}
 
 
 def test_folder_of_pngs_with_labels(tmp_path):
