@@ -17,7 +17,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -26,26 +26,12 @@ import pandas as pd
 from galzoo_tf import __version__, errors, images, records
 from galzoo_tf.errors import BadInputError
 from galzoo_tf.fileio import write_json_atomic
-from galzoo_tf.schema import Schema
+from galzoo_tf.layout import ENCODINGS, FORMAT, MANIFEST, SPLITS, STATE, shard_name
+from galzoo_tf.sources.table import Catalogue
 
-STATE = ".prepare-state.json"
 CHUNK = 16  # images per worker task: large enough to amortise IPC, small for a smooth progress bar
 
 ProgressCallback = Callable[[int, int], None]
-
-
-@dataclass
-class Catalogue:
-    """What a source hands to ``write_records``: galaxies that passed its checks and cuts."""
-
-    source: str
-    schema: Schema
-    table: pd.DataFrame  # columns: id, path, int feature keys, float feature keys, optional split
-    int_features: list[str]
-    float_features: list[str]
-    inputs: dict[str, dict] = field(default_factory=dict)  # name -> {"path", "sha256"}
-    cuts: list[tuple[str, int]] = field(default_factory=list)  # ("catalogue rows", n) first
-    skipped: Counter = field(default_factory=Counter)
 
 
 @dataclass(frozen=True)
@@ -105,10 +91,10 @@ def plan_shards(table: pd.DataFrame, seed: int, shard_size: int) -> list[tuple[s
     order = np.random.default_rng(seed + 1).permutation(len(table))
     split_of = table["split"].to_numpy()[order]
     plan = []
-    for split in records.SPLITS:
+    for split in SPLITS:
         rows = order[split_of == split]
         total = -(-len(rows) // shard_size)
-        plan += [(records.shard_name(split, i, total), rows[i * shard_size:(i + 1) * shard_size])
+        plan += [(shard_name(split, i, total), rows[i * shard_size:(i + 1) * shard_size])
                  for i in range(total)]
     return plan
 
@@ -161,7 +147,7 @@ def fingerprint(catalogue: Catalogue, options: PrepareOptions) -> str:
     """Hash of everything that decides the records' bytes: table content, schema and options."""
     digest = hashlib.sha256()
     shaping = {k: v for k, v in asdict(options).items() if k != "skip_bad"}
-    digest.update(json.dumps([records.FORMAT, catalogue.schema.name, shaping], sort_keys=True).encode())
+    digest.update(json.dumps([FORMAT, catalogue.schema.name, shaping], sort_keys=True).encode())
     digest.update(pd.util.hash_pandas_object(catalogue.table, index=False).to_numpy().tobytes())
     return digest.hexdigest()
 
@@ -208,7 +194,7 @@ def _examples(columns: _Columns, rows: np.ndarray, loaded: Iterator[list], skipp
 def _load_state(out: Path, key: str, overwrite: bool) -> dict:
     """Finished shards of an earlier run with the same fingerprint; refuses to mix different runs."""
     state_path = out / STATE
-    manifest_path = out / records.MANIFEST
+    manifest_path = out / MANIFEST
     previous = None
     if state_path.is_file():
         previous = json.loads(state_path.read_text())
@@ -233,8 +219,8 @@ def write_records(catalogue: Catalogue, out: Path, options: PrepareOptions, work
                   progress: ProgressCallback | None = None, overwrite: bool = False) -> PrepareSummary:
     """Write (or resume, or confirm) the record set of ``catalogue`` in ``out``."""
     start = time.perf_counter()
-    if options.encoding not in records.ENCODINGS:
-        raise BadInputError("bad option", f"--encoding must be one of {records.ENCODINGS}")
+    if options.encoding not in ENCODINGS:
+        raise BadInputError("bad option", f"--encoding must be one of {ENCODINGS}")
     table = catalogue.table.reset_index(drop=True)
     if "split" not in table.columns:
         table = table.assign(split=assign_splits(len(table), options.seed, options.test_size,
@@ -246,7 +232,7 @@ def write_records(catalogue: Catalogue, out: Path, options: PrepareOptions, work
     state = _load_state(out, key, overwrite)
     plan = plan_shards(table, options.seed, options.shard_size)
     todo = [(name, rows) for name, rows in plan if not _shard_done(out, state["shards"].get(name))]
-    if not todo and (out / records.MANIFEST).is_file():
+    if not todo and (out / MANIFEST).is_file():
         manifest = records.read_manifest(out)
         if manifest.get("fingerprint") == key:
             return PrepareSummary(out, manifest["splits"], manifest["cuts"], Counter(manifest["skipped"]),
@@ -254,7 +240,7 @@ def write_records(catalogue: Catalogue, out: Path, options: PrepareOptions, work
     _write_shards(catalogue, out, todo, spec, options.skip_bad, workers, progress, state)
     shards = [state["shards"][name] for name, _ in plan]
     manifest = build_manifest(catalogue, options, spec, key, shards)
-    write_json_atomic(out / records.MANIFEST, manifest)
+    write_json_atomic(out / MANIFEST, manifest)
     return PrepareSummary(out, manifest["splits"], manifest["cuts"], Counter(manifest["skipped"]),
                           len(todo), len(plan) - len(todo), time.perf_counter() - start)
 
@@ -292,13 +278,13 @@ def _write_shards(catalogue: Catalogue, out: Path, todo: list[tuple[str, np.ndar
 def build_manifest(catalogue: Catalogue, options: PrepareOptions, spec: records.ImageSpec, key: str,
                    shards: list[dict]) -> dict:
     """The manifest: provenance, schema, image spec, counts per split, shards with sha256."""
-    splits = {split: sum(s["count"] for s in shards if s["split"] == split) for split in records.SPLITS}
+    splits = {split: sum(s["count"] for s in shards if s["split"] == split) for split in SPLITS}
     image_skips: Counter = Counter()
     for shard in shards:
         image_skips.update(shard.get("skipped", {}))
     cuts = [*catalogue.cuts, *[(f"skipped: {reason}", n) for reason, n in sorted(image_skips.items())]]
     return {
-        "format": records.FORMAT,
+        "format": FORMAT,
         "galzoo_version": __version__,
         "source": catalogue.source,
         "schema": catalogue.schema.name,

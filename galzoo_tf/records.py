@@ -18,11 +18,7 @@ import tensorflow as tf
 
 from galzoo_tf.errors import BadInputError
 from galzoo_tf.fileio import sha256_file
-
-FORMAT = "galzoo-records/1"
-MANIFEST = "manifest.json"
-SPLITS = ("train", "val", "test")
-ENCODINGS = ("raw", "png")
+from galzoo_tf.layout import FORMAT, MANIFEST
 
 
 @dataclass(frozen=True)
@@ -126,10 +122,6 @@ def read_records(directory: str | Path, split: str | None = None, verify: bool =
     paths = shard_paths(directory, manifest, split, verify)
     return tf.data.TFRecordDataset(paths).map(parser(manifest), num_parallel_calls=tf.data.AUTOTUNE,
                                               deterministic=True)
-
-
-def shard_name(split: str, index: int, total: int) -> str:
-    return f"{split}-{index:05d}-of-{total:05d}.tfrecord"
 
 
 def write_shard(path: Path, records: Iterable[bytes]) -> dict:

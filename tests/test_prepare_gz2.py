@@ -137,7 +137,7 @@ def test_interrupted_prepare_resumes_to_the_same_shards(tmp_path, workers):
     out = tmp_path / "resumed"
     with pytest.raises(KeyboardInterrupt):
         write_records(catalogue(), out, options, workers=workers, progress=interrupt_after(12))
-    assert not (out / records.MANIFEST).exists()
+    assert not (out / "manifest.json").exists()
     finished = sorted(p.name for p in out.glob("*.tfrecord"))
     assert 1 <= len(finished) < 6 and not list(out.glob(".*.tmp"))
     resumed = write_records(catalogue(), out, options, workers=workers)
@@ -145,7 +145,7 @@ def test_interrupted_prepare_resumes_to_the_same_shards(tmp_path, workers):
     assert resumed.splits == reference.splits
     ref_manifest, new_manifest = records.read_manifest(tmp_path / "ref"), records.read_manifest(out)
     assert ref_manifest["shards"] == new_manifest["shards"]
-    assert (out / records.MANIFEST).read_text() == (tmp_path / "ref" / records.MANIFEST).read_text().replace(
+    assert (out / "manifest.json").read_text() == (tmp_path / "ref" / "manifest.json").read_text().replace(
         str(tmp_path / "ref"), str(out))
 
 

@@ -14,9 +14,8 @@ from pathlib import Path
 import pandas as pd
 
 from galzoo_tf.labels import RowProblems
-from galzoo_tf.prepare import Catalogue
 from galzoo_tf.schema import Schema, load_schema
-from galzoo_tf.sources.table import build_catalogue, checksum, id_column, image_index, locate_in, read_table
+from galzoo_tf.sources.table import Catalogue, build_catalogue, checksum, id_column, image_index, locate_in, read_table
 
 
 def load_folder(images: Path, labels: Path, *, schema: Schema | None = None,

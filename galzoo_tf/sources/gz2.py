@@ -16,9 +16,8 @@ import pandas as pd
 from galzoo_tf import errors
 from galzoo_tf.errors import BadInputError
 from galzoo_tf.labels import RowProblems, require_columns
-from galzoo_tf.prepare import Catalogue
 from galzoo_tf.schema import Schema, load_schema
-from galzoo_tf.sources.table import build_catalogue, checksum, image_index, locate_in, read_table
+from galzoo_tf.sources.table import Catalogue, build_catalogue, checksum, image_index, locate_in, read_table
 
 DEFAULT_MIN_VOTES = {"smooth": 36}
 STRIPE82_PREFIX = "stripe82"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +19,7 @@ from galzoo_tf import errors, images
 from galzoo_tf.errors import BadInputError
 from galzoo_tf.fileio import sha256_file
 from galzoo_tf.labels import RowProblems, apply_min_votes, require_columns, vote_counts
-from galzoo_tf.prepare import Catalogue
-from galzoo_tf.records import SPLITS
+from galzoo_tf.layout import SPLITS
 from galzoo_tf.schema import Schema
 
 # Column spellings of published catalogues mapped to the names galzoo uses.
@@ -27,6 +27,20 @@ ALIASES = {"objid": "dr7objid", "gz2class": "gz2_class"}
 ID_COLUMNS = ("dr7objid", "id")
 # Float columns carried into the records when present (positions help cross-matching later).
 META_COLUMNS = {"ra": "meta/ra", "dec": "meta/dec"}
+
+@dataclass
+class Catalogue:
+    """What a source hands to ``write_records``: galaxies that passed its checks and cuts."""
+
+    source: str
+    schema: Schema
+    table: pd.DataFrame  # columns: id, path, int feature keys, float feature keys, optional split
+    int_features: list[str]
+    float_features: list[str]
+    inputs: dict[str, dict] = field(default_factory=dict)  # name -> {"path", "sha256"}
+    cuts: list[tuple[str, int]] = field(default_factory=list)  # ("catalogue rows", n) first
+    skipped: Counter = field(default_factory=Counter)
+
 
 Locator = Callable[[pd.DataFrame, RowProblems], list[str | None]]
 
@@ -91,12 +105,9 @@ def image_index(root: Path) -> dict[str, str]:
 def flag_duplicates(ids: pd.Series, problems: RowProblems) -> None:
     """Every row of an id that appears more than once is bad: we cannot tell which is right."""
     duplicated = ids.duplicated(keep=False).to_numpy()
-    first = {}
-    for position in np.flatnonzero(duplicated):
-        first.setdefault(ids.iloc[position], position)
+    rows_of = pd.Series(np.flatnonzero(duplicated) + 1).groupby(ids[duplicated].to_numpy()).agg(list)
     problems.flag(duplicated, errors.DUPLICATE_ID,
-                  lambda i: f"duplicate id (also at row {first[ids.iloc[i]] + 1})" if first[ids.iloc[i]] != i
-                  else "duplicate id (repeated further down)")
+                  lambda i: f"duplicate id (rows {', '.join(map(str, rows_of[ids.iloc[i]]))})")
 
 
 def floats_of(frame: pd.DataFrame) -> dict[str, np.ndarray]:
