@@ -115,13 +115,14 @@ def encode_png(image: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def load_chunk(paths: list[str], shape: tuple[int, ...], encoding: str) -> list[bytes | BadInputError]:
-    """Worker task: decode, resize and encode images; a bad image comes back as its error.
+def load_chunk(items: list[dict], shape: tuple[int, ...], encoding: str) -> list[bytes | BadInputError]:
+    """Worker task: decode, resize and encode the images at ``item["path"]``; a bad one comes back as its error.
 
     Lives here, not in ``prepare``, so spawned workers import PIL and numpy but never TensorFlow.
     """
     out: list[bytes | BadInputError] = []
-    for path in paths:
+    for item in items:
+        path = item["path"]
         try:
             image = load_image(path, shape[0])
             if image.shape != tuple(shape):

@@ -26,7 +26,7 @@ import pandas as pd
 from galzoo_tf import __version__, errors, images, records
 from galzoo_tf.errors import BadInputError
 from galzoo_tf.fileio import write_json_atomic
-from galzoo_tf.layout import ENCODINGS, FORMAT, MANIFEST, SPLITS, STATE, shard_name
+from galzoo_tf.layout import ENCODINGS, FORMAT, MANIFEST, SPLITS, STATE, ImageSpec, shard_name
 from galzoo_tf.sources.table import Catalogue
 
 CHUNK = 16  # images per worker task: large enough to amortise IPC, small for a smooth progress bar
@@ -99,20 +99,22 @@ def plan_shards(table: pd.DataFrame, seed: int, shard_size: int) -> list[tuple[s
     return plan
 
 
-def image_spec(catalogue: Catalogue, options: PrepareOptions) -> records.ImageSpec:
-    """Shape and dtype of the records: uint8 RGB for JPEG/PNG, float32 planes for FITS (not mixed)."""
+def image_spec(catalogue: Catalogue, options: PrepareOptions) -> ImageSpec:
+    """Shape and dtype of the records: the source's own, else uint8 RGB for JPEG/PNG, float32 planes for FITS."""
+    if catalogue.image_spec is not None:
+        return catalogue.image_spec
     paths = catalogue.table["path"]
     fits = paths.map(images.is_fits)
     if fits.any() and not fits.all():
         raise BadInputError(errors.BAD_IMAGE_SHAPE, "the images mix FITS with JPEG/PNG; prepare them separately")
     if not fits.any():
-        return records.ImageSpec((options.size, options.size, 3), "uint8", options.encoding)
+        return ImageSpec((options.size, options.size, 3), "uint8", options.encoding)
     if options.encoding != "raw":
         raise BadInputError("bad option", "FITS images are stored as raw float32; use --encoding raw")
     first_error = None
     for path in paths:  # the first readable image gives the number of planes
         try:
-            return records.ImageSpec(images.load_image(path, options.size).shape, "float32", "raw")
+            return ImageSpec(images.load_image(path, options.size).shape, "float32", "raw")
         except BadInputError as error:
             if not options.skip_bad:
                 raise
@@ -245,11 +247,11 @@ def write_records(catalogue: Catalogue, out: Path, options: PrepareOptions, work
                           len(todo), len(plan) - len(todo), time.perf_counter() - start)
 
 
-def _write_shards(catalogue: Catalogue, out: Path, todo: list[tuple[str, np.ndarray]], spec: records.ImageSpec,
+def _write_shards(catalogue: Catalogue, out: Path, todo: list[tuple[str, np.ndarray]], spec: ImageSpec,
                   skip_bad: bool, workers: int, progress: ProgressCallback | None, state: dict) -> None:
     """Decode images in workers and write each pending shard, recording it in the state file when done."""
     columns = _Columns.of(catalogue)
-    paths = catalogue.table["path"]
+    items = catalogue.table[list(catalogue.item_columns)]
     total_images = int(sum(len(rows) for _, rows in todo))
     done = 0
 
@@ -259,12 +261,12 @@ def _write_shards(catalogue: Catalogue, out: Path, todo: list[tuple[str, np.ndar
         if progress is not None:
             progress(done, total_images)
 
-    chunks = ((paths.iloc[rows[i:i + CHUNK]].tolist(), spec.shape, spec.encoding)
+    chunks = ((items.iloc[rows[i:i + CHUNK]].to_dict("records"), spec.shape, spec.encoding)
               for _, rows in todo for i in range(0, len(rows), CHUNK))
     executor: Executor = (_InProcess() if workers <= 0 else
                           ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")))
     try:
-        loaded = bounded_map(executor, images.load_chunk, chunks, window=4 * max(workers, 1))
+        loaded = bounded_map(executor, catalogue.loader, chunks, window=4 * max(workers, 1))
         for name, rows in todo:
             skipped: Counter = Counter()
             info = records.write_shard(out / name, _examples(columns, rows, loaded, skipped, skip_bad, tick))
@@ -275,7 +277,7 @@ def _write_shards(catalogue: Catalogue, out: Path, todo: list[tuple[str, np.ndar
         executor.shutdown(wait=True, cancel_futures=True)
 
 
-def build_manifest(catalogue: Catalogue, options: PrepareOptions, spec: records.ImageSpec, key: str,
+def build_manifest(catalogue: Catalogue, options: PrepareOptions, spec: ImageSpec, key: str,
                    shards: list[dict]) -> dict:
     """The manifest: provenance, schema, image spec, counts per split, shards with sha256."""
     splits = {split: sum(s["count"] for s in shards if s["split"] == split) for split in SPLITS}

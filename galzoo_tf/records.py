@@ -11,30 +11,13 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import tensorflow as tf
 
 from galzoo_tf.errors import BadInputError
 from galzoo_tf.fileio import sha256_file
-from galzoo_tf.layout import FORMAT, MANIFEST
-
-
-@dataclass(frozen=True)
-class ImageSpec:
-    """Shape, dtype and encoding shared by every image of a record set."""
-
-    shape: tuple[int, int, int]
-    dtype: str = "uint8"
-    encoding: str = "raw"
-
-    @classmethod
-    def from_json(cls, raw: Mapping) -> ImageSpec:
-        return cls(tuple(int(v) for v in raw["shape"]), raw["dtype"], raw["encoding"])
-
-    def to_json(self) -> dict:
-        return {**asdict(self), "shape": list(self.shape)}
+from galzoo_tf.layout import FORMAT, MANIFEST, ImageSpec
 
 
 def encode_example(galaxy_id: str, image: bytes, ints: Mapping[str, int],

@@ -19,7 +19,7 @@ from galzoo_tf import errors, images
 from galzoo_tf.errors import BadInputError
 from galzoo_tf.fileio import sha256_file
 from galzoo_tf.labels import RowProblems, apply_min_votes, require_columns, vote_counts
-from galzoo_tf.layout import SPLITS
+from galzoo_tf.layout import SPLITS, ImageSpec
 from galzoo_tf.schema import Schema
 
 # Column spellings of published catalogues mapped to the names galzoo uses.
@@ -28,18 +28,27 @@ ID_COLUMNS = ("dr7objid", "id")
 # Float columns carried into the records when present (positions help cross-matching later).
 META_COLUMNS = {"ra": "meta/ra", "dec": "meta/dec"}
 
+ImageLoader = Callable[[list[dict], tuple[int, ...], str], list]
+
+
 @dataclass
 class Catalogue:
     """What a source hands to ``write_records``: galaxies that passed its checks and cuts."""
 
     source: str
     schema: Schema
-    table: pd.DataFrame  # columns: id, path, int feature keys, float feature keys, optional split
+    table: pd.DataFrame  # columns: id, item columns, int feature keys, float feature keys, optional split
     int_features: list[str]
     float_features: list[str]
     inputs: dict[str, dict] = field(default_factory=dict)  # name -> {"path", "sha256"}
     cuts: list[tuple[str, int]] = field(default_factory=list)  # ("catalogue rows", n) first
     skipped: Counter = field(default_factory=Counter)
+    # How images are made: a module-level function (it runs in worker processes) taking a list of
+    # items (dicts of ``item_columns``), the image shape and encoding, returning bytes or the error
+    # of each item. Files by default; the synthetic source renders instead.
+    loader: ImageLoader = images.load_chunk
+    item_columns: tuple[str, ...] = ("path",)
+    image_spec: ImageSpec | None = None  # fixed by the source, or inferred from the files
 
 
 Locator = Callable[[pd.DataFrame, RowProblems], list[str | None]]
