@@ -1,0 +1,74 @@
+"""Figures people would rather look at than read: montages of galaxies with their labels."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+
+def display_image(image: np.ndarray) -> np.ndarray:
+    """uint8 RGB as is; float flux images (H, W, 1) with an arcsinh stretch scaled to their noise."""
+    if image.dtype == np.uint8:
+        return image
+    flux = image[..., 0].astype(np.float64)
+    noise = 1.4826 * np.median(np.abs(flux - np.median(flux))) + 1e-12
+    stretched = np.arcsinh(flux / (3 * noise))
+    low, high = np.percentile(stretched, [1, 99.8])
+    return np.clip((stretched - low) / max(high - low, 1e-12), 0, 1)
+
+
+def montage(images: Sequence[np.ndarray], titles: Sequence[str], path: Path, columns: int = 6,
+            title: str | None = None) -> Path:
+    """Save a grid of images with a caption under each, written atomically as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = max(1, -(-len(images) // columns))
+    figure, axes = plt.subplots(rows, columns, figsize=(2.4 * columns, 2.75 * rows), squeeze=False)
+    for axis in axes.flat:
+        axis.axis("off")
+    for axis, image, caption in zip(axes.flat, images, titles, strict=False):
+        axis.imshow(display_image(image), cmap="gray", interpolation="nearest")
+        axis.set_title(caption, fontsize=7)
+    if title:
+        figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
+    figure.savefig(temporary, dpi=80)
+    plt.close(figure)
+    os.replace(temporary, path)
+    return path
+
+
+def record_caption(record: dict) -> str:
+    """Short label of a record: its truth when simulated, else its smooth/featured votes."""
+    def value(key: str) -> float:
+        return float(record[key])
+
+    smooth = f"featured {int(value('smooth/features/count'))}/{int(value('smooth/total'))}"
+    if "truth/bulge_to_total" not in record:
+        return f"{record['id'].decode()[:18]}\n{smooth}"
+    kind = "star" if value("truth/star") else "merger" if value("truth/merger") else \
+        "elliptical" if value("truth/bulge_to_total") == 1 else "disk"
+    features = [f"B/T {value('truth/bulge_to_total'):.2f}", f"Re {value('truth/r_e_arcsec'):.1f}\""]
+    if value("truth/bar_strength"):
+        features.append(f"bar {value('truth/bar_strength'):.1f}")
+    if value("truth/arms"):
+        features.append(f"{int(value('truth/arms'))} arms")
+    return (f"{kind} m={value('truth/magnitude'):.1f} {' '.join(features)}\n"
+            f"{smooth} (rho {value('truth/rho/smooth/features'):.2f})")
+
+
+def record_montage(folder: Path, path: Path, count: int = 24, split: str = "train", columns: int = 6) -> Path:
+    """Montage of the first ``count`` records of a split, captioned with their labels."""
+    from galzoo_tf import records
+
+    chosen = [{k: v.numpy() for k, v in r.items()} for r in records.read_records(folder, split).take(count)]
+    manifest = records.read_manifest(folder)
+    return montage([r["image"] for r in chosen], [record_caption(r) for r in chosen], path, columns,
+                   title=f"{manifest['source']} records in {Path(folder).name} ({split})")

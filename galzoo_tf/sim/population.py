@@ -1,0 +1,146 @@
+"""The synthetic galaxy population: physical parameters drawn per galaxy, vectorised with numpy.
+
+A magnitude-limited survey: Euclidean number counts (N(<m) ~ 10^(0.6 m)) make faint
+galaxies common, and sizes shrink with magnitude, so small faint galaxies dominate as in
+GZ2. Kinds: ellipticals, bulge+disk galaxies (L_B/L_T uniform in 0-1, GaMPEN §2) with
+optional bar and m = 1..6 logarithmic spiral arms, rare mergers and rare stars/artifacts.
+Every number that the renderer or the perception model needs is a column here, and the
+columns starting with ``truth/`` go into the records.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import brentq
+from scipy.special import gammainc, gammaincinv
+
+KINDS = ("elliptical", "disk", "merger", "star")
+KIND_WEIGHTS = (0.40, 0.54, 0.035, 0.025)
+BAR_SHARE = 0.25  # a bar of strength 1 holds this share of the disk light (taken from the disk)
+BAR_LENGTH = 0.6  # bar half-light radius in units of the disk's
+BAR_SERSIC, BAR_AXIS_RATIO = 0.5, 0.25
+SERSIC_STEP = 0.1  # Sérsic indices on a grid, so GalSim's per-index tables are reused across galaxies
+
+
+@dataclass(frozen=True)
+class Survey:
+    """Magnitude range, band and framing of a simulated survey."""
+
+    name: str
+    bright: float  # magnitude range of the main galaxy
+    faint: float
+    zero_point: float  # flux = 10 ** (-0.4 * (m - zero_point)) in image units
+    size_offset: float  # log10 R_e (arcsec) of a galaxy at magnitude `faint`
+    min_size: float  # smallest R_e (arcsec) the sample admits
+
+
+SURVEYS = {
+    # SDSS r band, GZ2's main sample: r < 17 and Petrosian R90 > 3" (R_e above ~1.3"); nanomaggies
+    "sdss": Survey("sdss", 13.5, 17.0, 22.5, 0.33, 1.3),
+    # HSC-Wide g band, GaMPEN's low-redshift sample (roughly g < 21); zero point 27 as HSC coadds
+    "hsc": Survey("hsc", 17.0, 21.0, 27.0, 0.05, 0.3),
+}
+
+
+def magnitudes(n: int, survey: Survey, rng: np.random.Generator) -> np.ndarray:
+    """Magnitudes from Euclidean counts dN/dm ~ 10^(0.6 m) between the survey's limits (inverse CDF)."""
+    lo, hi = 10 ** (0.6 * survey.bright), 10 ** (0.6 * survey.faint)
+    return np.log10(lo + rng.uniform(size=n) * (hi - lo)) / 0.6
+
+
+def sersic_b(n: np.ndarray | float) -> np.ndarray:
+    """b_n with P(2n, b_n) = 1/2, so that R_e encloses half the light."""
+    return gammaincinv(2 * np.asarray(n, dtype=float), 0.5)
+
+
+def enclosed_fraction(radius: float, n: float, r_e: float) -> float:
+    """Fraction of a circular Sérsic profile's light inside ``radius``."""
+    return float(gammainc(2 * n, sersic_b(n) * (radius / r_e) ** (1 / n)))
+
+
+def combined_half_light_radius(fractions: list[float], indices: list[float], radii: list[float]) -> float:
+    """Half-light radius of a sum of concentric circular Sérsic components (no PSF), by root finding."""
+    def excess(radius: float) -> float:
+        return sum(f * enclosed_fraction(radius, n, r) for f, n, r in zip(fractions, indices, radii, strict=True)) - 0.5
+
+    return float(brentq(excess, 1e-4 * min(radii), 100 * max(radii)))
+
+
+def _grid(values: np.ndarray) -> np.ndarray:
+    return np.round(values / SERSIC_STEP) * SERSIC_STEP
+
+
+def draw_population(n: int, rng: np.random.Generator, survey: str = "sdss") -> pd.DataFrame:
+    """One row per galaxy with its kind, structure, photometry and layout in the frame."""
+    spec = SURVEYS[survey]
+    kind = rng.choice(KINDS, size=n, p=KIND_WEIGHTS)
+    is_disk = kind == "disk"
+    magnitude = magnitudes(n, spec, rng)
+    # bright galaxies are larger: ~0.2 dex per magnitude, 0.2 dex scatter (R_e of 1-10 arcsec in SDSS)
+    log_size = spec.size_offset + 0.2 * (spec.faint - magnitude) + rng.normal(0, 0.2, n)
+    log_size = np.maximum(log_size, np.log10(spec.min_size) + np.abs(rng.normal(0, 0.05, n)))
+    bulge_to_total = np.where(is_disk, rng.uniform(0, 1, n), 1.0)
+    bulge_to_total = np.where(kind == "star", 0.0, bulge_to_total)
+    disk_radius = 10 ** log_size * np.where(is_disk, 1.0, 0.0)
+    bulge_radius = 10 ** log_size * np.where(is_disk, rng.uniform(0.2, 0.5, n), 1.0)
+    inclination = np.degrees(np.arccos(rng.uniform(0, 1, n)))  # isotropic orientations
+    thickness = 0.12
+    disk_axis_ratio = np.sqrt(np.cos(np.radians(inclination)) ** 2 * (1 - thickness**2) + thickness**2)
+    bulge_axis_ratio = np.where(is_disk, rng.uniform(0.75, 1.0, n), rng.uniform(0.3, 1.0, n))
+    face_on_enough = inclination < 70
+    barred = is_disk & face_on_enough & (rng.uniform(size=n) < 0.55) & (bulge_to_total < 0.8)
+    spiral = is_disk & (rng.uniform(size=n) < 0.85) & (bulge_to_total < 0.85)
+    arms = np.where(spiral, rng.choice([1, 2, 3, 4, 5, 6], size=n, p=[0.06, 0.5, 0.2, 0.12, 0.07, 0.05]), 0)
+    frame = pd.DataFrame({
+        "kind": kind,
+        "magnitude": magnitude,
+        "bulge_sersic": _grid(rng.uniform(3.5, 5.0, n)),
+        "disk_sersic": _grid(rng.uniform(0.8, 1.2, n)),
+        "bulge_radius": bulge_radius,
+        "disk_radius": disk_radius,
+        "bulge_axis_ratio": bulge_axis_ratio,
+        "disk_axis_ratio": disk_axis_ratio,
+        "position_angle": rng.uniform(0, 180, n),
+        "bar_strength": np.where(barred, rng.uniform(0.15, 1.0, n), 0.0),
+        "bar_angle": rng.uniform(0, 180, n),
+        "arms": arms,
+        "pitch": np.where(spiral, rng.uniform(8, 35, n), 0.0),
+        "arm_strength": np.where(spiral, rng.uniform(0.25, 0.9, n), 0.0),
+        "arm_phase": rng.uniform(0, 360, n),
+        "inclination": np.where(is_disk, inclination, 0.0),
+        "bulge_to_total": bulge_to_total,
+        # merger: a companion of similar brightness overlapping the main galaxy
+        "companion_ratio": np.where(kind == "merger", rng.uniform(0.3, 1.0, n), 0.0),
+        "companion_offset": rng.uniform(0.8, 2.0, n),
+        "companion_angle": rng.uniform(0, 360, n),
+        "neighbours": rng.poisson(0.7, n),
+        "field_stars": rng.poisson(0.6, n),
+        "noise_seed": rng.integers(0, 2**31 - 1, n),
+    })
+    frame["axis_ratio"] = np.where(is_disk, frame["disk_axis_ratio"], frame["bulge_axis_ratio"])
+    r_e = np.array([half_light_radius(row) for row in frame.itertuples()])
+    # the sample's size limit applies to the whole galaxy: grow the ones below it, keeping their shape
+    target = np.where(kind == "star", 0.0, np.maximum(r_e, spec.min_size * (1 + np.abs(rng.normal(0, 0.1, n)))))
+    grow = np.divide(target, r_e, out=np.ones(n), where=r_e > 0)
+    frame["bulge_radius"] *= grow
+    frame["disk_radius"] *= grow
+    frame["r_e_arcsec"] = target
+    return frame
+
+
+def half_light_radius(row) -> float:
+    """R_e of the whole galaxy without PSF (circularised), from its bulge, disk and bar components."""
+    if row.kind == "star":
+        return 0.0
+    if row.kind != "disk":
+        return float(row.bulge_radius)
+    disk = 1 - row.bulge_to_total
+    bar = disk * BAR_SHARE * row.bar_strength
+    fractions = [row.bulge_to_total, disk - bar, bar]
+    indices = [row.bulge_sersic, row.disk_sersic, 0.5]
+    radii = [row.bulge_radius, row.disk_radius, max(BAR_LENGTH * row.disk_radius, 1e-3)]
+    kept = [(f, n, r) for f, n, r in zip(fractions, indices, radii, strict=True) if f > 1e-6]
+    return combined_half_light_radius(*map(list, zip(*kept, strict=True)))
