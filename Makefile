@@ -24,16 +24,15 @@ test: venv
 lint: venv
 	$(VENV)/bin/ruff check .
 
-# The demo grows with the pipeline. Today: a small project in the real GZ2 file layout
-# (simulated volunteers, simple galaxy images) turned into records by `galzoo prepare gz2`.
+# The demo grows with the pipeline. Today: the embedded default data set, 2000 simulated
+# galaxies with simulated volunteers (records, manifest and montage.png in data/demo/synthetic).
 demo: venv
-	$(PY) -m galzoo_tf.sim.gz2_layout $(DEMO)/gz2 --n 300 --stripe82 20
-	$(GALZOO) prepare gz2 --catalogue $(DEMO)/gz2/gz2_hart16.csv --images $(DEMO)/gz2/images \
-		--mapping $(DEMO)/gz2/gz2_filename_mapping.csv --out $(DEMO)/records --test-size 50 --seed 0
+	$(GALZOO) prepare synthetic --n 2000 --out $(DEMO)/synthetic --seed 0
 
 bench: venv
 	$(PY) bench/prepare.py --n 2000 --workers 1 2
 	$(PY) bench/record_encoding.py --n 2000
+	$(PY) bench/simulate.py --n 600 --workers 1 2
 
 clean:
 	rm -rf $(VENV) $(DEMO) data/bench .pytest_cache .ruff_cache

@@ -176,7 +176,8 @@ def noisy_bands(galaxy: dict, survey: str) -> tuple[np.ndarray, float]:
 
 def to_rgb(bands: np.ndarray) -> np.ndarray:
     """g, r, i surface brightness to a uint8 RGB image with the Lupton asinh stretch (i->R, r->G, g->B)."""
-    return make_lupton_rgb(bands[2], bands[1], bands[0], minimum=0.0, stretch=1.5, Q=8)
+    with np.errstate(invalid="ignore", divide="ignore"):  # astropy divides by zero where pixels are 0, then masks
+        return make_lupton_rgb(bands[2], bands[1], bands[0], minimum=0.0, stretch=1.5, Q=8)
 
 
 def render_galaxy(galaxy: dict, survey: str) -> np.ndarray:
