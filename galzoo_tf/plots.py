@@ -53,7 +53,8 @@ def record_caption(record: dict) -> str:
     smooth = f"featured {int(value('smooth/features/count'))}/{int(value('smooth/total'))}"
     if "truth/bulge_to_total" not in record:
         return f"{record['id'].decode()[:18]}\n{smooth}"
-    kind = "star" if value("truth/star") else "merger" if value("truth/merger") else \
+    kind = "star" if value("truth/star") else "artifact" if value("truth/artifact") else \
+        "merger" if value("truth/merger") else \
         "elliptical" if value("truth/bulge_to_total") == 1 else "disk"
     features = [f"B/T {value('truth/bulge_to_total'):.2f}", f"Re {value('truth/r_e_arcsec'):.1f}\""]
     if value("truth/bar_strength"):

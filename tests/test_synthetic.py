@@ -57,12 +57,12 @@ def test_truth_is_present_and_in_range(synthetic_records):
     for r in records.read_records(synthetic_records):
         truth = {k: float(v) for k, v in r.items() if k.startswith("truth/")}
         assert 0 <= truth["truth/bulge_to_total"] <= 1
-        assert truth["truth/r_e_arcsec"] > 0 or truth["truth/star"] == 1
+        assert truth["truth/r_e_arcsec"] > 0 or truth["truth/star"] + truth["truth/artifact"] == 1
         assert truth["truth/flux"] > 0 and 13 < truth["truth/magnitude"] <= 17.0
         assert 0 < truth["truth/axis_ratio"] <= 1 and 0 <= truth["truth/inclination_deg"] <= 90
         assert 0 <= truth["truth/bar_strength"] <= 1 and truth["truth/arms"] in range(7)
         assert (truth["truth/pitch_deg"] > 0) == (truth["truth/arms"] > 0)
-        assert truth["truth/merger"] in (0, 1) and truth["truth/star"] in (0, 1)
+        assert {truth["truth/merger"], truth["truth/star"], truth["truth/artifact"]} <= {0, 1}
         for question in SCHEMA.questions:
             rho = [truth[f"truth/rho/{a.key}"] for a in question.answers]
             assert min(rho) > 0 and sum(rho) == pytest.approx(1, abs=1e-5)

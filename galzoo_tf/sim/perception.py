@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from galzoo_tf.schema import Schema
+from galzoo_tf.sim.population import NOT_GALAXIES
 
 BLIND = {  # answers given to a galaxy too small or faint to read, in the schema's answer order
     "smooth": [0.82, 0.14, 0.04], "edgeon": [0.08, 0.92], "bar": [0.15, 0.85], "spiral": [0.50, 0.50],
@@ -64,8 +65,9 @@ def seen_probabilities(g: pd.DataFrame) -> dict[str, np.ndarray]:
     bar = g["bar_strength"].to_numpy()
     edge_on = sigmoid((inclination - 74) / 3) * (kind == "disk")
     featured = np.clip(0.2 + 0.5 * (1 - bt) + 0.35 * arm_strength + 0.3 * bar + 0.3 * edge_on, 0.02, 0.97)
-    featured = np.select([kind == "elliptical", kind == "merger", kind == "star"], [0.04, 0.65, 0.05], featured)
-    artifact = np.where(kind == "star", 0.9, 0.03)
+    not_galaxy = np.isin(kind, NOT_GALAXIES)
+    featured = np.select([kind == "elliptical", kind == "merger", not_galaxy], [0.04, 0.65, 0.05], featured)
+    artifact = np.where(not_galaxy, 0.9, 0.03)
     smooth = np.clip(1 - featured - artifact, 0.01, 1)
     odd_feature = np.tile([0.20, 0.10, 0.12, 0.18, 0.30, 0.06, 0.04], (n, 1))
     odd_feature[kind == "merger"] = [0.02, 0.02, 0.30, 0.10, 0.04, 0.50, 0.02]
@@ -83,7 +85,7 @@ def seen_probabilities(g: pd.DataFrame) -> dict[str, np.ndarray]:
         "bar": _two(np.where(bar > 0, sigmoid((bar - 0.25) / 0.08), 0.03)),
         "spiral": _two(np.where(arms > 0, sigmoid((arm_strength - 0.2) / 0.07), 0.15)),
         "bulge": soft_bins(bt, [0.0, 0.25, 0.55, 0.85], 0.12),
-        "odd": _two(np.select([kind == "merger", kind == "star"], [0.9, 0.3], 0.09 + 0.03 * g["neighbours"])),
+        "odd": _two(np.select([kind == "merger", not_galaxy], [0.9, 0.3], 0.09 + 0.03 * g["neighbours"])),
         "rounded": soft_bins(g["axis_ratio"].to_numpy(), [0.92, 0.62, 0.3], 0.12),
         "odd_feature": odd_feature,
         "bulge_shape": bulge_shape,

@@ -17,8 +17,10 @@ import pandas as pd
 from scipy.optimize import brentq
 from scipy.special import gammainc, gammaincinv
 
-KINDS = ("elliptical", "disk", "merger", "star")
-KIND_WEIGHTS = (0.40, 0.54, 0.035, 0.025)
+KINDS = ("elliptical", "disk", "merger", "star", "artifact")
+KIND_WEIGHTS = (0.40, 0.54, 0.035, 0.015, 0.01)
+NOT_GALAXIES = ("star", "artifact")  # a bright star, or a satellite trail: GZ2's 'star or artifact'
+
 BAR_SHARE = 0.25  # a bar of strength 1 holds this share of the disk light (taken from the disk)
 BAR_LENGTH = 0.6  # bar half-light radius in units of the disk's
 BAR_SERSIC, BAR_AXIS_RATIO = 0.5, 0.25
@@ -83,7 +85,8 @@ def draw_population(n: int, rng: np.random.Generator, survey: str = "sdss") -> p
     log_size = spec.size_offset + 0.2 * (spec.faint - magnitude) + rng.normal(0, 0.2, n)
     log_size = np.maximum(log_size, np.log10(spec.min_size) + np.abs(rng.normal(0, 0.05, n)))
     bulge_to_total = np.where(is_disk, rng.uniform(0, 1, n), 1.0)
-    bulge_to_total = np.where(kind == "star", 0.0, bulge_to_total)
+    not_galaxy = np.isin(kind, NOT_GALAXIES)
+    bulge_to_total = np.where(not_galaxy, 0.0, bulge_to_total)
     disk_radius = 10 ** log_size * np.where(is_disk, 1.0, 0.0)
     bulge_radius = 10 ** log_size * np.where(is_disk, rng.uniform(0.2, 0.5, n), 1.0)
     inclination = np.degrees(np.arccos(rng.uniform(0, 1, n)))  # isotropic orientations
@@ -123,7 +126,7 @@ def draw_population(n: int, rng: np.random.Generator, survey: str = "sdss") -> p
     frame["axis_ratio"] = np.where(is_disk, frame["disk_axis_ratio"], frame["bulge_axis_ratio"])
     r_e = np.array([half_light_radius(row) for row in frame.itertuples()])
     # the sample's size limit applies to the whole galaxy: grow the ones below it, keeping their shape
-    target = np.where(kind == "star", 0.0, np.maximum(r_e, spec.min_size * (1 + np.abs(rng.normal(0, 0.1, n)))))
+    target = np.where(not_galaxy, 0.0, np.maximum(r_e, spec.min_size * (1 + np.abs(rng.normal(0, 0.1, n)))))
     grow = np.divide(target, r_e, out=np.ones(n), where=r_e > 0)
     frame["bulge_radius"] *= grow
     frame["disk_radius"] *= grow
@@ -133,7 +136,7 @@ def draw_population(n: int, rng: np.random.Generator, survey: str = "sdss") -> p
 
 def half_light_radius(row) -> float:
     """R_e of the whole galaxy without PSF (circularised), from its bulge, disk and bar components."""
-    if row.kind == "star":
+    if row.kind in NOT_GALAXIES:
         return 0.0
     if row.kind != "disk":
         return float(row.bulge_radius)

@@ -92,6 +92,18 @@ def spiral_disk(galaxy: dict, size: int, scale: float) -> np.ndarray:
     return light / light.sum()
 
 
+def satellite_trail(galaxy: dict, psf: galsim.GSObject, size: int, scale: float,
+                    rng: np.random.Generator) -> np.ndarray:
+    """Unit-flux straight streak across the frame, as wide as the PSF (drawn directly: it fills the frame)."""
+    coords = (np.arange(size) - (size - 1) / 2) * scale
+    x, y = np.meshgrid(coords, coords)
+    angle = np.radians(galaxy["position_angle"])
+    distance = x * np.sin(angle) - y * np.cos(angle) - rng.uniform(-0.2, 0.2) * size * scale
+    sigma = psf.calculateFWHM() / 2.355
+    trail = np.exp(-0.5 * (distance / sigma) ** 2)
+    return trail / trail.sum()
+
+
 def _sersic(n: float, radius: float, axis_ratio: float, angle: float) -> galsim.GSObject:
     profile = galsim.Sersic(n=float(n), half_light_radius=float(max(radius, 1e-3)))
     return profile.shear(q=float(np.clip(axis_ratio, 0.05, 1.0)), beta=float(angle) * galsim.degrees)
@@ -104,6 +116,9 @@ def components(galaxy: dict, psf: galsim.GSObject, size: int, scale: float,
     kind, bt = galaxy["kind"], galaxy["bulge_to_total"]
     if kind == "star":
         out["stars"] = (1.0, psf.drawImage(nx=size, ny=size, scale=scale).array)
+        return out
+    if kind == "artifact":
+        out["stars"] = (1.0, satellite_trail(galaxy, psf, size, scale, rng))
         return out
     bulge = _sersic(galaxy["bulge_sersic"], galaxy["bulge_radius"], galaxy["bulge_axis_ratio"],
                     galaxy["position_angle"])

@@ -43,6 +43,7 @@ def truth_columns(galaxies: pd.DataFrame, survey: str) -> dict[str, np.ndarray]:
         "truth/inclination_deg": galaxies["inclination"],
         "truth/merger": (galaxies["kind"] == "merger").astype(float),
         "truth/star": (galaxies["kind"] == "star").astype(float),
+        "truth/artifact": (galaxies["kind"] == "artifact").astype(float),
         "truth/visibility": visibility(galaxies),
     }
 
