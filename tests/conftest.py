@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from galzoo_tf.sim.gz2_layout import GZ2Project, write_gz2_project
+from galzoo_tf.sources.gz2 import load_gz2
+from galzoo_tf.sources.table import Catalogue
 
 SHARED = Path(os.environ.get("GALZOO_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 
@@ -23,6 +25,11 @@ def needs_shared(*parts: str) -> Path:
 def make_gz2(root: Path, n: int = 40, seed: int = 0, stripe82: int = 0) -> GZ2Project:
     """A small project in the real GZ2 layout (catalogue, mapping, <asset_id>.jpg)."""
     return write_gz2_project(root, n=n, seed=seed, stripe82=stripe82)
+
+
+def gz2_catalogue(project: GZ2Project, **options) -> Catalogue:
+    """The project read by the gz2 source with its mapping and no vote cut (unless given)."""
+    return load_gz2(project.catalogue, project.images, mapping=project.mapping, **{"min_votes": {}, **options})
 
 
 @pytest.fixture

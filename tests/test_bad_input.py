@@ -16,9 +16,8 @@ from galzoo_tf import records
 from galzoo_tf.errors import BadInputError
 from galzoo_tf.prepare import PrepareOptions, write_records
 from galzoo_tf.sources.folder import load_folder
-from galzoo_tf.sources.gz2 import load_gz2
 
-from conftest import make_gz2
+from conftest import gz2_catalogue, make_gz2
 
 runner = CliRunner()
 
@@ -173,19 +172,17 @@ def test_a_bad_image_midway_keeps_finished_shards_and_the_run_resumes(tmp_path):
     fixture = make_gz2(tmp_path / "gz2", n=20)
     options = PrepareOptions(test_size=0, val_fraction=0, shard_size=4)
 
-    def catalogue():
-        return load_gz2(fixture.catalogue, fixture.images, mapping=fixture.mapping, min_votes={})
 
     out = tmp_path / "out"
-    write_records(catalogue(), tmp_path / "ref", options, workers=0)
+    write_records(gz2_catalogue(fixture), tmp_path / "ref", options, workers=0)
     good = (fixture.images / "119.jpg").read_bytes()
     (fixture.images / "119.jpg").write_bytes(good[:200])
     with pytest.raises(BadInputError, match="119.jpg"):
-        write_records(catalogue(), out, options, workers=0)
+        write_records(gz2_catalogue(fixture), out, options, workers=0)
     kept = {p.name: p.read_bytes() for p in out.glob("*.tfrecord")}
     assert kept and not list(out.glob(".*.tmp"))
     (fixture.images / "119.jpg").write_bytes(good)
-    summary = write_records(catalogue(), out, options, workers=0)
+    summary = write_records(gz2_catalogue(fixture), out, options, workers=0)
     assert summary.shards_reused == len(kept)
     assert all((out / name).read_bytes() == data for name, data in kept.items())
     assert records.read_manifest(out)["shards"] == records.read_manifest(tmp_path / "ref")["shards"]
@@ -195,15 +192,13 @@ def test_a_run_stopped_by_a_bad_image_resumes_with_skip_bad(tmp_path):
     fixture = make_gz2(tmp_path / "gz2", n=20)
     options = PrepareOptions(test_size=0, val_fraction=0, shard_size=4)
 
-    def catalogue():
-        return load_gz2(fixture.catalogue, fixture.images, mapping=fixture.mapping, min_votes={})
 
     out = tmp_path / "out"
     (fixture.images / "119.jpg").write_bytes(b"broken")
     with pytest.raises(BadInputError, match="119.jpg"):
-        write_records(catalogue(), out, options, workers=0)
+        write_records(gz2_catalogue(fixture), out, options, workers=0)
     kept = len(list(out.glob("*.tfrecord")))
-    summary = write_records(catalogue(), out, replace(options, skip_bad=True), workers=0)
+    summary = write_records(gz2_catalogue(fixture), out, replace(options, skip_bad=True), workers=0)
     assert kept >= 1 and summary.shards_reused == kept
     assert summary.splits["train"] == 19 and summary.skipped == {"unreadable image": 1}
 

@@ -17,7 +17,7 @@ from galzoo_tf.errors import BadInputError
 from galzoo_tf.prepare import PrepareOptions, write_records
 from galzoo_tf.sources.gz2 import load_gz2
 
-from conftest import make_gz2
+from conftest import gz2_catalogue, make_gz2
 
 runner = CliRunner()
 
@@ -65,7 +65,7 @@ def test_prepare_gz2_records_hold_exactly_the_catalogue_counts(tmp_path):
 def test_images_are_antialiased_resizes_of_the_originals(tmp_path):
     fixture = make_gz2(tmp_path / "gz2", n=6)
     out = tmp_path / "records"
-    catalogue = load_gz2(fixture.catalogue, fixture.images, mapping=fixture.mapping, min_votes={})
+    catalogue = gz2_catalogue(fixture)
     write_records(catalogue, out, PrepareOptions(test_size=1, val_fraction=0), workers=0)
     asset = dict(zip(fixture.frame["dr7objid"], range(100, 106), strict=True))
     for galaxy_id, record in read_back(out).items():
@@ -89,7 +89,7 @@ def test_catalogue_formats_read_alike(tmp_path, form):
         path = tmp_path / "table.csv"
         frame.rename(columns={"dr7objid": "objid"}).to_csv(path, index=False)
     catalogue = load_gz2(path, fixture.images, mapping=fixture.mapping, min_votes={})
-    reference = load_gz2(fixture.catalogue, fixture.images, mapping=fixture.mapping, min_votes={})
+    reference = gz2_catalogue(fixture)
     pd.testing.assert_frame_equal(catalogue.table.drop(columns="path"), reference.table.drop(columns="path"))
 
 
@@ -130,17 +130,15 @@ def test_interrupted_prepare_resumes_to_the_same_shards(tmp_path, workers):
     fixture = make_gz2(tmp_path / "gz2", n=24)
     options = PrepareOptions(test_size=4, shard_size=5)
 
-    def catalogue():
-        return load_gz2(fixture.catalogue, fixture.images, mapping=fixture.mapping, min_votes={})
 
-    reference = write_records(catalogue(), tmp_path / "ref", options, workers=0)
+    reference = write_records(gz2_catalogue(fixture), tmp_path / "ref", options, workers=0)
     out = tmp_path / "resumed"
     with pytest.raises(KeyboardInterrupt):
-        write_records(catalogue(), out, options, workers=workers, progress=interrupt_after(12))
+        write_records(gz2_catalogue(fixture), out, options, workers=workers, progress=interrupt_after(12))
     assert not (out / "manifest.json").exists()
     finished = sorted(p.name for p in out.glob("*.tfrecord"))
     assert 1 <= len(finished) < 6 and not list(out.glob(".*.tmp"))
-    resumed = write_records(catalogue(), out, options, workers=workers)
+    resumed = write_records(gz2_catalogue(fixture), out, options, workers=workers)
     assert resumed.shards_reused == len(finished) and resumed.shards_written == 6 - len(finished)
     assert resumed.splits == reference.splits
     ref_manifest, new_manifest = records.read_manifest(tmp_path / "ref"), records.read_manifest(out)
@@ -169,9 +167,9 @@ def test_rerun_is_a_no_op_and_other_options_are_refused(tmp_path):
 
 def test_png_encoding_is_lossless(tmp_path):
     fixture = make_gz2(tmp_path / "gz2", n=5)
-    catalogue = load_gz2(fixture.catalogue, fixture.images, mapping=fixture.mapping, min_votes={})
+    catalogue = gz2_catalogue(fixture)
     write_records(catalogue, tmp_path / "raw", PrepareOptions(test_size=1), workers=0)
-    catalogue = load_gz2(fixture.catalogue, fixture.images, mapping=fixture.mapping, min_votes={})
+    catalogue = gz2_catalogue(fixture)
     write_records(catalogue, tmp_path / "png", PrepareOptions(test_size=1, encoding="png"), workers=0)
     raw, png = read_back(tmp_path / "raw"), read_back(tmp_path / "png")
     assert json.loads((tmp_path / "png" / "manifest.json").read_text())["image"]["encoding"] == "png"
@@ -181,6 +179,6 @@ def test_png_encoding_is_lossless(tmp_path):
 
 def test_test_split_larger_than_the_catalogue_is_a_clear_error(tmp_path):
     fixture = make_gz2(tmp_path / "gz2", n=5)
-    catalogue = load_gz2(fixture.catalogue, fixture.images, mapping=fixture.mapping, min_votes={})
+    catalogue = gz2_catalogue(fixture)
     with pytest.raises(BadInputError, match="test split of 2500 galaxies needs more than the 5"):
         write_records(catalogue, tmp_path / "out", PrepareOptions(), workers=0)
