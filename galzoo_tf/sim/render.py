@@ -13,7 +13,6 @@ do not depend on how galaxies are split between processes.
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 
 import galsim
@@ -22,7 +21,7 @@ from astropy.visualization import make_lupton_rgb
 from PIL import Image
 from scipy.signal import fftconvolve
 
-from galzoo_tf.errors import BadInputError
+from galzoo_tf.images import encode_png
 from galzoo_tf.sim.population import BAR_AXIS_RATIO, BAR_LENGTH, BAR_SERSIC, BAR_SHARE, SURVEYS
 
 BANDS = ("g", "r", "i")
@@ -73,10 +72,32 @@ def frame_scale(galaxy: dict, camera: Camera, survey: str) -> float:
     return float(np.clip(0.02 * r90 * 424 / camera.size, 0.04, 2.0))
 
 
-def spiral_disk(galaxy: dict, size: int, scale: float) -> np.ndarray:
+@dataclass(frozen=True)
+class Frame:
+    """The pixel grid and PSF one galaxy is drawn on."""
+
+    psf: galsim.GSObject
+    size: int
+    scale: float  # arcsec per pixel
+
+    def draw(self, profile: galsim.GSObject, convolve: bool = True) -> np.ndarray:
+        """Image of a profile (PSF-convolved unless it is a point source already) on this grid."""
+        profile = galsim.Convolve(profile, self.psf) if convolve else profile
+        return profile.drawImage(nx=self.size, ny=self.size, scale=self.scale).array
+
+    def convolve(self, image: np.ndarray) -> np.ndarray:
+        """An image sampled without PSF (arms, drawn in numpy), convolved with the PSF by FFT."""
+        return fftconvolve(image, self.psf.drawImage(nx=63, ny=63, scale=self.scale).array, mode="same")
+
+    def coordinates(self) -> tuple[np.ndarray, np.ndarray]:
+        """x, y of the pixel centres in arcsec from the frame centre."""
+        axis = (np.arange(self.size) - (self.size - 1) / 2) * self.scale
+        return np.meshgrid(axis, axis)
+
+
+def spiral_disk(galaxy: dict, frame: Frame) -> np.ndarray:
     """Unit-flux exponential disk with logarithmic spiral arms, projected, sampled at pixel centres."""
-    coords = (np.arange(size) - (size - 1) / 2) * scale
-    x, y = np.meshgrid(coords, coords)
+    x, y = frame.coordinates()
     angle = np.radians(galaxy["position_angle"])
     u = x * np.cos(angle) + y * np.sin(angle)
     v = (-x * np.sin(angle) + y * np.cos(angle)) / max(galaxy["disk_axis_ratio"], 0.05)
@@ -92,14 +113,12 @@ def spiral_disk(galaxy: dict, size: int, scale: float) -> np.ndarray:
     return light / light.sum()
 
 
-def satellite_trail(galaxy: dict, psf: galsim.GSObject, size: int, scale: float,
-                    rng: np.random.Generator) -> np.ndarray:
+def satellite_trail(galaxy: dict, frame: Frame, rng: np.random.Generator) -> np.ndarray:
     """Unit-flux straight streak across the frame, as wide as the PSF (drawn directly: it fills the frame)."""
-    coords = (np.arange(size) - (size - 1) / 2) * scale
-    x, y = np.meshgrid(coords, coords)
+    x, y = frame.coordinates()
     angle = np.radians(galaxy["position_angle"])
-    distance = x * np.sin(angle) - y * np.cos(angle) - rng.uniform(-0.2, 0.2) * size * scale
-    sigma = psf.calculateFWHM() / 2.355
+    distance = x * np.sin(angle) - y * np.cos(angle) - rng.uniform(-0.2, 0.2) * frame.size * frame.scale
+    sigma = frame.psf.calculateFWHM() / 2.355
     trail = np.exp(-0.5 * (distance / sigma) ** 2)
     return trail / trail.sum()
 
@@ -109,54 +128,65 @@ def _sersic(n: float, radius: float, axis_ratio: float, angle: float) -> galsim.
     return profile.shear(q=float(np.clip(axis_ratio, 0.05, 1.0)), beta=float(angle) * galsim.degrees)
 
 
-def components(galaxy: dict, psf: galsim.GSObject, size: int, scale: float,
-               rng: np.random.Generator) -> dict[str, tuple[float, np.ndarray]]:
-    """(r-band flux share, unit-flux PSF-convolved image) of every component in the frame."""
-    out: dict[str, tuple[float, np.ndarray]] = {}
-    kind, bt = galaxy["kind"], galaxy["bulge_to_total"]
-    if kind == "star":
-        out["stars"] = (1.0, psf.drawImage(nx=size, ny=size, scale=scale).array)
-        return out
-    if kind == "artifact":
-        out["stars"] = (1.0, satellite_trail(galaxy, psf, size, scale, rng))
-        return out
-    bulge = _sersic(galaxy["bulge_sersic"], galaxy["bulge_radius"], galaxy["bulge_axis_ratio"],
-                    galaxy["position_angle"])
-    out["bulge"] = (bt, galsim.Convolve(bulge, psf).drawImage(nx=size, ny=size, scale=scale).array)
-    if kind == "disk":
-        bar_share = (1 - bt) * BAR_SHARE * galaxy["bar_strength"]
-        psf_image = psf.drawImage(nx=63, ny=63, scale=scale).array
-        if galaxy["arms"] > 0:
-            disk = fftconvolve(spiral_disk(galaxy, size, scale), psf_image, mode="same")
-        else:
-            disk_profile = _sersic(galaxy["disk_sersic"], galaxy["disk_radius"], galaxy["disk_axis_ratio"],
-                                   galaxy["position_angle"])
-            disk = galsim.Convolve(disk_profile, psf).drawImage(nx=size, ny=size, scale=scale).array
-        out["arms" if galaxy["arms"] > 0 else "disk"] = (1 - bt - bar_share, disk)
-        if bar_share > 0:
-            bar = _sersic(BAR_SERSIC, BAR_LENGTH * galaxy["disk_radius"], BAR_AXIS_RATIO, galaxy["bar_angle"])
-            bar = bar.shear(q=float(max(galaxy["disk_axis_ratio"], 0.2)),
-                            beta=galaxy["position_angle"] * galsim.degrees)  # seen through the inclined disk
-            out["bar"] = (bar_share, galsim.Convolve(bar, psf).drawImage(nx=size, ny=size, scale=scale).array)
-    if kind == "merger":
-        angle = np.radians(galaxy["companion_angle"])
-        offset = galaxy["companion_offset"] * max(galaxy["r_e_arcsec"], 0.5)
-        companion = _sersic(2.5, galaxy["bulge_radius"] * np.sqrt(galaxy["companion_ratio"]), 0.7,
-                            galaxy["companion_angle"]).shear(g1=0.25, g2=0.0)  # tidally stretched
-        companion = companion.shift(offset * np.cos(angle), offset * np.sin(angle))
-        out["companion"] = (galaxy["companion_ratio"],
-                            galsim.Convolve(companion, psf).drawImage(nx=size, ny=size, scale=scale).array)
-    half_width = size * scale / 2
+def disk_components(galaxy: dict, frame: Frame) -> dict[str, tuple[float, np.ndarray]]:
+    """The disk (with spiral arms when it has them) and the bar of a disk galaxy."""
+    bt = galaxy["bulge_to_total"]
+    bar_share = (1 - bt) * BAR_SHARE * galaxy["bar_strength"]
+    out = {}
+    if galaxy["arms"] > 0:
+        out["arms"] = (1 - bt - bar_share, frame.convolve(spiral_disk(galaxy, frame)))
+    else:
+        disk = _sersic(galaxy["disk_sersic"], galaxy["disk_radius"], galaxy["disk_axis_ratio"],
+                       galaxy["position_angle"])
+        out["disk"] = (1 - bt - bar_share, frame.draw(disk))
+    if bar_share > 0:
+        bar = _sersic(BAR_SERSIC, BAR_LENGTH * galaxy["disk_radius"], BAR_AXIS_RATIO, galaxy["bar_angle"])
+        bar = bar.shear(q=float(max(galaxy["disk_axis_ratio"], 0.2)),
+                        beta=galaxy["position_angle"] * galsim.degrees)  # seen through the inclined disk
+        out["bar"] = (bar_share, frame.draw(bar))
+    return out
+
+
+def merger_companion(galaxy: dict, frame: Frame) -> tuple[float, np.ndarray]:
+    """A tidally stretched companion overlapping the main galaxy."""
+    angle = np.radians(galaxy["companion_angle"])
+    offset = galaxy["companion_offset"] * max(galaxy["r_e_arcsec"], 0.5)
+    companion = _sersic(2.5, galaxy["bulge_radius"] * np.sqrt(galaxy["companion_ratio"]), 0.7,
+                        galaxy["companion_angle"]).shear(g1=0.25, g2=0.0)
+    return galaxy["companion_ratio"], frame.draw(companion.shift(offset * np.cos(angle), offset * np.sin(angle)))
+
+
+def field_objects(galaxy: dict, frame: Frame, rng: np.random.Generator) -> dict[str, tuple[float, np.ndarray]]:
+    """Unrelated neighbour galaxies and stars anywhere in the frame, fluxes relative to the main galaxy."""
+    half_width = frame.size * frame.scale / 2
+    out = {}
     if galaxy["neighbours"]:
         neighbours = [galsim.Exponential(half_light_radius=float(rng.uniform(0.4, 1.5)))
                       .withFlux(float(10 ** (-0.4 * rng.uniform(0.5, 3.5))))
                       .shift(*rng.uniform(-half_width, half_width, 2)) for _ in range(galaxy["neighbours"])]
-        out["neighbours"] = (1.0, galsim.Convolve(galsim.Add(neighbours), psf)
-                             .drawImage(nx=size, ny=size, scale=scale).array)
+        out["neighbours"] = (1.0, frame.draw(galsim.Add(neighbours)))
     if galaxy["field_stars"]:
-        stars = [psf.withFlux(float(10 ** (-0.4 * rng.uniform(-0.5, 3.0))))
+        stars = [frame.psf.withFlux(float(10 ** (-0.4 * rng.uniform(-0.5, 3.0))))
                  .shift(*rng.uniform(-half_width, half_width, 2)) for _ in range(galaxy["field_stars"])]
-        out["stars"] = (1.0, galsim.Add(stars).drawImage(nx=size, ny=size, scale=scale).array)
+        out["stars"] = (1.0, frame.draw(galsim.Add(stars), convolve=False))
+    return out
+
+
+def components(galaxy: dict, frame: Frame, rng: np.random.Generator) -> dict[str, tuple[float, np.ndarray]]:
+    """(r-band flux share, unit-flux PSF-convolved image) of every component in the frame."""
+    kind = galaxy["kind"]
+    if kind == "star":
+        return {"stars": (1.0, frame.draw(frame.psf, convolve=False))}
+    if kind == "artifact":
+        return {"stars": (1.0, satellite_trail(galaxy, frame, rng))}
+    bulge = _sersic(galaxy["bulge_sersic"], galaxy["bulge_radius"], galaxy["bulge_axis_ratio"],
+                    galaxy["position_angle"])
+    out = {"bulge": (galaxy["bulge_to_total"], frame.draw(bulge))}
+    if kind == "disk":
+        out.update(disk_components(galaxy, frame))
+    if kind == "merger":
+        out["companion"] = merger_companion(galaxy, frame)
+    out.update(field_objects(galaxy, frame, rng))
     return out
 
 
@@ -172,9 +202,9 @@ def noisy_bands(galaxy: dict, survey: str) -> tuple[np.ndarray, float]:
     camera, spec = CAMERAS[survey], SURVEYS[survey]
     rng = np.random.default_rng(int(galaxy["noise_seed"]))
     scale = frame_scale(galaxy, camera, survey)
-    psf = seeing_psf(float(rng.uniform(*camera.seeing)))
+    frame = Frame(seeing_psf(float(rng.uniform(*camera.seeing))), camera.size, scale)
     flux = 10 ** (-0.4 * (galaxy["magnitude"] - spec.zero_point))
-    parts = components(galaxy, psf, camera.size, scale, rng)
+    parts = components(galaxy, frame, rng)
     bands = range(len(camera.sky_sigma))
     native = max(8, round(camera.size * scale / camera.native_scale))
     out = np.empty((len(camera.sky_sigma), camera.size, camera.size), dtype=np.float32)
@@ -203,16 +233,7 @@ def render_galaxy(galaxy: dict, survey: str) -> np.ndarray:
     return (bands[0] * scale**2)[..., None].astype(np.float32)
 
 
-def render_chunk(items: list[dict], shape: tuple[int, ...], encoding: str) -> list[bytes | BadInputError]:
-    """Worker task: render each galaxy's image and encode it as the records store it."""
-    survey = "sdss" if shape[-1] == 3 else "hsc"
-    out: list[bytes | BadInputError] = []
-    for galaxy in items:
-        image = render_galaxy(galaxy, survey)
-        if encoding == "png":
-            buffer = io.BytesIO()
-            Image.fromarray(image).save(buffer, format="PNG", compress_level=1)
-            out.append(buffer.getvalue())
-        else:
-            out.append(image.tobytes())
-    return out
+def render_chunk(items: list[dict], shape: tuple[int, ...], encoding: str) -> list[bytes]:
+    """Worker task: render each galaxy (``item["survey"]`` says how) and encode it as the records store it."""
+    images = (render_galaxy(galaxy, galaxy["survey"]) for galaxy in items)
+    return [encode_png(image) if encoding == "png" else image.tobytes() for image in images]

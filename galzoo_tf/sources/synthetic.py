@@ -24,7 +24,7 @@ RENDER_COLUMNS = (
     "kind", "magnitude", "bulge_sersic", "disk_sersic", "bulge_radius", "disk_radius", "bulge_axis_ratio",
     "disk_axis_ratio", "position_angle", "bar_strength", "bar_angle", "arms", "pitch", "arm_strength",
     "arm_phase", "inclination", "bulge_to_total", "companion_ratio", "companion_offset", "companion_angle",
-    "neighbours", "field_stars", "noise_seed", "r_e_arcsec",
+    "neighbours", "field_stars", "noise_seed", "r_e_arcsec", "survey",
 )
 
 
@@ -55,7 +55,7 @@ def load_synthetic(n: int, *, seed: int = 0, survey: str = "sdss", overdispersio
         raise ValueError(f"unknown survey {survey!r}; choose from {', '.join(SURVEYS)}")
     schema = schema or load_schema("gz2")
     rng = np.random.default_rng(seed)
-    galaxies = draw_population(n, rng, survey)
+    galaxies = draw_population(n, rng, survey).assign(survey=survey)
     rho = answer_probabilities(galaxies, schema)
     counts = simulate_votes(schema, rho, volunteer_numbers(n, rng), rng, overdispersion)
     totals = {schema.total_key(q): sum(counts[schema.count_key(a)] for a in q.answers) for q in schema.questions}
