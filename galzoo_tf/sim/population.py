@@ -21,9 +21,9 @@ KINDS = ("elliptical", "disk", "merger", "star", "artifact")
 KIND_WEIGHTS = (0.40, 0.54, 0.035, 0.015, 0.01)
 NOT_GALAXIES = ("star", "artifact")  # a bright star, or a satellite trail: GZ2's 'star or artifact'
 
-BAR_SHARE = 0.25  # a bar of strength 1 holds this share of the disk light (taken from the disk)
-BAR_LENGTH = 0.6  # bar half-light radius in units of the disk's
-BAR_SERSIC, BAR_AXIS_RATIO = 0.5, 0.25
+BAR_SHARE = 0.5  # a bar of strength 1 holds this share of the disk light (taken from the disk)
+BAR_LENGTH = 0.8  # bar half-light radius in units of the disk's
+BAR_SERSIC, BAR_AXIS_RATIO = 0.5, 0.2
 SERSIC_STEP = 0.1  # Sérsic indices on a grid, so GalSim's per-index tables are reused across galaxies
 
 
