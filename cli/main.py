@@ -8,14 +8,16 @@ import typer
 
 from galzoo_cli import prepare
 from galzoo_cli.console import friendly_errors, report, table
+from galzoo_cli.train import train
 
 app = typer.Typer(
     name="galzoo",
     help="Calibrated probabilistic galaxy morphology, and which galaxies volunteers should label next.\n\n"
-         "Stages: [bold]prepare[/] (sources -> TFRecords). Start with `galzoo prepare --help`; "
-         "`galzoo schema` shows the decision tree.",
+         "Stages: [bold]prepare[/] (sources -> TFRecords), [bold]train[/] (records -> Bayesian vote CNN). "
+         "Start with `galzoo prepare --help`; `galzoo schema` shows the decision tree.",
     no_args_is_help=True, rich_markup_mode="rich", pretty_exceptions_show_locals=False)
 app.add_typer(prepare.app, name="prepare")
+app.command("train")(train)
 
 
 def _version(value: bool) -> None:

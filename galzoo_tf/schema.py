@@ -45,6 +45,8 @@ class Question:
     expected_votes: int
     answers: tuple[Answer, ...]
     total_column: str | None = None
+    zoom: tuple[float, float] = (1.1, 1.3)  # augmentation crop zoom range (Walmsley et al. 2019 §2.5.3)
+    central_crop: bool = False  # crop at the centre (bar) rather than at a random position (smooth)
 
     @property
     def answer_names(self) -> tuple[str, ...]:
@@ -124,7 +126,8 @@ def _build(raw: dict) -> Schema:
         )
         questions.append(
             Question(q["name"], q.get("task", q["name"]), q.get("stem", q["name"]), q.get("text", ""),
-                     int(q.get("expected_votes", 0)), answers, q.get("total_column"))
+                     int(q.get("expected_votes", 0)), answers, q.get("total_column"),
+                     tuple(q.get("zoom", (1.1, 1.3))), q.get("crop", "random") == "central")
         )
     columns = raw.get("columns", {})
     schema = Schema(raw["name"], raw.get("title", raw["name"]), raw["root"], tuple(questions),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import typer
+import typer.rich_utils
 from typer.testing import CliRunner
 
 from galzoo_cli.console import report
@@ -34,7 +35,8 @@ def test_prepare_has_gz2_and_folder():
 
 
 @pytest.mark.parametrize("path, command", ALL, ids=[" ".join(p) for p, _ in ALL])
-def test_every_command_and_option_is_explained(path, command):
+def test_every_command_and_option_is_explained(path, command, monkeypatch):
+    monkeypatch.setattr(typer.rich_utils, "MAX_WIDTH", 200)  # no option name cut short in the help panel
     assert (command.help or "").strip(), f"{' '.join(path)} has no help"
     for param in command.params:
         if is_option(param):

@@ -1,0 +1,113 @@
+"""The augmentation graph of Walmsley et al. (2019, §2.5.3), in pure TF ops, one random draw per image.
+
+Order: greyscale, random flips, rotation by U(0, 90°) with nearest-neighbour interpolation,
+contrast U(98 %, 102 %), a crop at zoom U(zoom range) (random position for ``smooth``,
+central for ``bar``), then resize to the target size. Every random parameter comes from
+stateless ops keyed by a per-image seed, so a given (seed, epoch, image) always gets the
+same augmentation, in any process: training is reproducible and resumable, and test-time
+augmentation uses its own seed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import tensorflow as tf
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """What the graph does; stored with the model so prediction uses the same transforms."""
+
+    image_size: int = 128
+    greyscale: bool = True
+    zoom: tuple[float, float] = (1.1, 1.3)
+    central_crop: bool = False
+    flip: bool = True
+    rotate: bool = True
+    contrast: tuple[float, float] = (0.98, 1.02)
+    standardise: bool = True  # zero mean, unit variance per image: much faster optimisation (not in the paper)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, raw: dict) -> AugmentConfig:
+        return cls(**{**raw, "zoom": tuple(raw["zoom"]), "contrast": tuple(raw["contrast"])})
+
+    def deterministic(self) -> AugmentConfig:
+        """The same geometry without randomness: no flips or rotation, mean zoom, central crop."""
+        middle = sum(self.zoom) / 2
+        return AugmentConfig(self.image_size, self.greyscale, (middle, middle), True, False, False, (1.0, 1.0),
+                             self.standardise)
+
+
+def to_float(image: tf.Tensor) -> tf.Tensor:
+    """uint8 0-255 to float32 0-1 (float images pass through)."""
+    return tf.image.convert_image_dtype(image, tf.float32) if image.dtype == tf.uint8 else image
+
+
+def greyscale(image: tf.Tensor) -> tf.Tensor:
+    """Average over channels (the paper's greyscale: colour must not leak morphology)."""
+    return tf.reduce_mean(image, axis=-1, keepdims=True)
+
+
+def flip(image: tf.Tensor, seeds: tf.Tensor) -> tf.Tensor:
+    image = tf.image.stateless_random_flip_left_right(image, seeds[0])
+    return tf.image.stateless_random_flip_up_down(image, seeds[1])
+
+
+def rotate(image: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+    """Rotate about the centre by U(0, 90°), nearest-neighbour interpolation, reflected edges."""
+    angle = tf.random.stateless_uniform([], seed, 0.0, math.pi / 2)
+    height, width = tf.cast(tf.shape(image)[0], tf.float32), tf.cast(tf.shape(image)[1], tf.float32)
+    cos, sin = tf.cos(angle), tf.sin(angle)
+    cx, cy = (width - 1) / 2, (height - 1) / 2
+    # output (x, y) samples input (cos x - sin y + a, sin x + cos y + b): a rotation about the centre
+    transform = tf.stack([cos, -sin, cx - cos * cx + sin * cy, sin, cos, cy - sin * cx - cos * cy, 0.0, 0.0])
+    rotated = tf.raw_ops.ImageProjectiveTransformV3(
+        images=image[None], transforms=transform[None], output_shape=tf.shape(image)[:2],
+        fill_value=0.0, interpolation="NEAREST", fill_mode="REFLECT")
+    return rotated[0]
+
+
+def contrast(image: tf.Tensor, seed: tf.Tensor, low: float, high: float) -> tf.Tensor:
+    factor = tf.random.stateless_uniform([], seed, low, high)
+    mean = tf.reduce_mean(image, axis=[0, 1], keepdims=True)
+    return (image - mean) * factor + mean
+
+
+def crop(image: tf.Tensor, seed: tf.Tensor, zoom: tuple[float, float], central: bool) -> tf.Tensor:
+    """Square crop of side size/zoom, zoom ~ U(zoom); at the centre or at a uniform random position."""
+    size = tf.shape(image)[0]
+    factor = tf.random.stateless_uniform([], seed, zoom[0], zoom[1]) if zoom[1] > zoom[0] else tf.constant(zoom[0])
+    side = tf.cast(tf.round(tf.cast(size, tf.float32) / factor), tf.int32)
+    slack = size - side
+    if central:
+        top = left = slack // 2
+    else:
+        offsets = tf.random.stateless_uniform([2], tf.random.experimental.stateless_fold_in(seed, 1), 0, slack + 1,
+                                              dtype=tf.int32)
+        top, left = offsets[0], offsets[1]
+    return image[top:top + side, left:left + side]
+
+
+def augment(image: tf.Tensor, seed: tf.Tensor, config: AugmentConfig) -> tf.Tensor:
+    """One image (H, W, C) -> augmented float32 (size, size, 1 or C), all random draws from ``seed``."""
+    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=5)
+    image = to_float(image)
+    if config.greyscale:
+        image = greyscale(image)
+    if config.flip:
+        image = flip(image, seeds[:2])
+    if config.rotate:
+        image = rotate(image, seeds[2])
+    if config.contrast != (1.0, 1.0):
+        image = contrast(image, seeds[3], *config.contrast)
+    image = crop(image, seeds[4], config.zoom, config.central_crop)
+    image = tf.image.resize(image, [config.image_size, config.image_size], method="area")  # antialiased, cheap
+    if config.standardise:
+        image = tf.image.per_image_standardization(image)
+    channels = 1 if config.greyscale else None
+    return tf.ensure_shape(image, [config.image_size, config.image_size, channels])

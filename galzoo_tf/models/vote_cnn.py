@@ -1,0 +1,44 @@
+"""The vote model: an image in, the logits of rho for every output of the heads out.
+
+``paper``: the CNN of Walmsley et al. (2019, Figure 3), two 3x3 conv layers of 32, max-pool,
+two of 32, max-pool, two of 16, a 128-unit dense layer, dropout and the output layer.
+``efficientnet``: EfficientNetB0 from keras.applications, untrained, for GPUs (the paper
+expects more recent architectures to do better). No Lambda layers: everything saves to
+``.keras`` and loads with ``safe_mode=True``.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from galzoo_tf.models.blocks import MCDropout
+
+ARCHITECTURES = ("paper", "efficientnet")
+
+
+def _paper_trunk(inputs: keras.KerasTensor) -> keras.KerasTensor:
+    x = inputs
+    for filters, pool in ((32, True), (32, True), (16, False)):
+        x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
+        x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
+        if pool:
+            x = keras.layers.MaxPooling2D(2)(x)
+    x = keras.layers.Flatten()(x)
+    return keras.layers.Dense(128, activation="relu")(x)
+
+
+def _efficientnet_trunk(inputs: keras.KerasTensor) -> keras.KerasTensor:
+    trunk = keras.applications.EfficientNetB0(include_top=False, weights=None, input_tensor=inputs)
+    return keras.layers.GlobalAveragePooling2D()(trunk.output)
+
+
+def build_vote_model(input_shape: tuple[int, int, int], outputs: int, dropout: float = 0.5,
+                     architecture: str = "paper") -> keras.Model:
+    """Functional model: image -> trunk -> MC dropout -> logits (float32 even under mixed precision)."""
+    if architecture not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {architecture!r}; choose from {', '.join(ARCHITECTURES)}")
+    inputs = keras.Input(shape=input_shape, name="image")
+    features = _paper_trunk(inputs) if architecture == "paper" else _efficientnet_trunk(inputs)
+    features = MCDropout(dropout, name="mc_dropout")(features)
+    logits = keras.layers.Dense(outputs, dtype="float32", name="logits")(features)
+    return keras.Model(inputs, logits, name=f"vote_{architecture}")

@@ -1,0 +1,312 @@
+"""Training the vote model: strategy, mixed precision, callbacks, checkpoints, resume, model directory.
+
+A model directory holds ``checkpoint.keras`` (model and optimizer after the last finished
+epoch), ``best.keras`` (lowest validation loss so far), ``train-state.json`` (epoch, the
+callbacks' counters, history), TensorBoard logs, and at the end ``model.keras`` (the best
+model) with ``galzoo.json`` describing it. Every write is atomic, and the data pipeline is
+a pure function of (seed, epoch), so a run resumed with ``resume=True`` after being killed
+ends with the same weights as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from galzoo_tf import __version__, records
+from galzoo_tf.augment import AugmentConfig
+from galzoo_tf.dataset import count_galaxies, vote_dataset
+from galzoo_tf.errors import BadInputError
+from galzoo_tf.fileio import write_json_atomic
+from galzoo_tf.heads import BinomialHead, BinomialVoteLoss, heads_for, negative_log_likelihood, output_size
+from galzoo_tf.models import build_vote_model
+from galzoo_tf.schema import Schema, load_schema
+
+CHECKPOINT, BEST, STATE = "checkpoint.keras", "best.keras", "train-state.json"
+FINAL, SIDECAR = "model.keras", "galzoo.json"
+STRATEGIES = ("auto", "default", "mirrored", "multiworker")
+
+
+class TrainingError(BadInputError):
+    """Training stopped for a reason the user must act on (NaN loss, a foreign model directory)."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every choice that shapes a training run; stored in galzoo.json."""
+
+    question: str = "bar"  # a question of the tree, or "all" for one head per question
+    epochs: int = 20
+    batch_size: int = 64
+    image_size: int = 128
+    dropout: float = 0.5
+    learning_rate: float = 1e-3
+    seed: int = 0
+    min_votes: int = 1
+    architecture: str = "paper"
+    greyscale: bool = True
+    zoom: tuple[float, float] | None = None  # None: the schema's default for the question
+    central_crop: bool | None = None
+    mixed_precision: bool = False
+    strategy: str = "auto"
+    jit: bool = False
+    patience: int = 5  # early stopping on validation loss
+    plateau_patience: int = 2  # learning-rate reduction (x0.3) on plateau
+
+
+@dataclass
+class TrainResult:
+    """What a run ended with, for the CLI summary."""
+
+    model_dir: Path
+    epochs_run: int
+    best_val_loss: float
+    baseline_val_loss: float
+    train_galaxies: int
+    val_galaxies: int
+    history: dict = field(default_factory=dict)
+
+
+def questions_of(config: TrainConfig, schema: Schema) -> list[str]:
+    return list(schema.question_names) if config.question == "all" else [schema.question(config.question).name]
+
+
+def augment_config(config: TrainConfig, schema: Schema) -> AugmentConfig:
+    """The augmentations: the question's zoom and crop from the schema unless overridden (root for 'all')."""
+    question = schema.question(schema.root if config.question == "all" else config.question)
+    zoom = config.zoom or question.zoom
+    central = question.central_crop if config.central_crop is None else config.central_crop
+    return AugmentConfig(config.image_size, config.greyscale, tuple(zoom), central)
+
+
+def make_strategy(name: str) -> tf.distribute.Strategy:
+    """auto: several GPUs -> mirrored; a multi-worker TF_CONFIG -> multiworker; else the default strategy."""
+    if name not in STRATEGIES:
+        raise BadInputError("bad option", f"--strategy must be one of {', '.join(STRATEGIES)}")
+    if name == "auto":
+        workers = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {}).get("worker", [])
+        name = "multiworker" if len(workers) > 1 else "mirrored" if len(tf.config.list_logical_devices("GPU")) > 1 \
+            else "default"
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multiworker":
+        raise TrainingError("not yet available", "multi-worker training is not available yet: Keras 3's fit fails "
+                                                 "with MultiWorkerMirroredStrategy (keras-team/keras#20585); galzoo "
+                                                 "needs its own distributed loop for it. Use --strategy mirrored for "
+                                                 "the GPUs of one host")
+    return tf.distribute.get_strategy()
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """Only the chief (worker 0) writes the model directory."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    return resolver is None or resolver.task_type in (None, "chief") or \
+        (resolver.task_type == "worker" and resolver.task_id == 0)
+
+
+def save_model_atomic(model: keras.Model, path: Path) -> None:
+    temporary = path.with_name(f".{path.stem}.{os.getpid()}.tmp.keras")
+    model.save(temporary)
+    os.replace(temporary, path)
+
+
+def _number(value) -> float | None:
+    return None if value is None else float(value)
+
+
+class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+    """Early stopping whose counters survive a restart (restored after Keras resets them)."""
+
+    def __init__(self, restored: dict | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.restored = restored or {}
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        for key, value in self.restored.items():
+            setattr(self, key, value)
+
+    def state(self) -> dict:
+        return {"wait": int(self.wait), "best": _number(self.best), "best_epoch": int(self.best_epoch)}
+
+
+class ResumableReduceLR(keras.callbacks.ReduceLROnPlateau):
+    """Learning-rate reduction whose counters survive a restart (the rate itself is in the optimizer)."""
+
+    def __init__(self, restored: dict | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.restored = restored or {}
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        for key, value in self.restored.items():
+            setattr(self, key, value)
+
+    def state(self) -> dict:
+        return {"wait": int(self.wait), "best": _number(self.best), "cooldown_counter": int(self.cooldown_counter)}
+
+
+class EpochCheckpoint(keras.callbacks.Callback):
+    """After each good epoch: checkpoint, best model when validation improves, and the run state."""
+
+    def __init__(self, out: Path, chief: bool, stateful: list, history: dict) -> None:
+        super().__init__()
+        self.out, self.chief, self.stateful, self.history = out, chief, stateful, history
+        self.nan_at: tuple[int, int] | None = None
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if logs and not math.isfinite(float(logs.get("loss", 0.0))):
+            self.nan_at = (self.epoch, batch)
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.nan_at is not None or not self.chief:
+            return
+        for key, value in (logs or {}).items():
+            self.history.setdefault(key, []).append(float(value))
+        best_so_far = min(self.history.get("val_loss", [math.inf]))
+        if logs and float(logs.get("val_loss", math.inf)) <= best_so_far:
+            save_model_atomic(self.model, self.out / BEST)
+        save_model_atomic(self.model, self.out / CHECKPOINT)
+        write_json_atomic(self.out / STATE, {"epoch": epoch + 1, "history": self.history,
+                                             "callbacks": [c.state() for c in self.stateful]})
+
+
+def mean_rho_baseline(folder: Path, heads: list[BinomialHead], min_votes: int, filter_head: BinomialHead,
+                      batch_size: int) -> tuple[np.ndarray, float]:
+    """The training-set mean rho of every output, and its validation loss (the bar a model must beat)."""
+    config = AugmentConfig(8, True, (1.0, 1.0), True, False, False, (1.0, 1.0))  # images unused; keep them tiny
+    sums = None
+    for _, y in vote_dataset(folder, "train", heads, config, 512, 0, min_votes, filter_head=filter_head):
+        batch = tf.reduce_sum(y, axis=0).numpy()
+        sums = batch if sums is None else sums + batch
+    size = output_size(heads)
+    rho = np.clip(sums[:size] / np.maximum(sums[size:], 1), 1e-4, 1 - 1e-4)
+    logits = np.log(rho / (1 - rho)).astype(np.float32)
+    losses = [negative_log_likelihood(y, tf.broadcast_to(logits, (tf.shape(y)[0], size))).numpy()
+              for _, y in vote_dataset(folder, "val", heads, config, batch_size, 0, min_votes,
+                                       filter_head=filter_head)]
+    return rho, float(np.concatenate(losses).mean())
+
+
+def _prepare_dir(out: Path, config: TrainConfig, resume: bool) -> dict | None:
+    """The saved run state when resuming; refuses a directory holding another question or a finished run."""
+    sidecar, state = out / SIDECAR, out / STATE
+    for path in (sidecar, out / "train-config.json"):
+        if path.is_file():
+            held = json.loads(path.read_text()).get("question")
+            if held != config.question:
+                raise TrainingError("foreign model dir", f"{out} holds a model for question {held!r}, not "
+                                                         f"{config.question!r}; choose another --out")
+    if sidecar.is_file() and not resume:
+        raise TrainingError("model exists", f"{out} already holds a trained model; choose another --out")
+    if state.is_file() and not resume:
+        raise TrainingError("run exists", f"{out} holds an unfinished run; pass --resume to continue it")
+    out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(out / "train-config.json", asdict(config))
+    return json.loads(state.read_text()) if resume and state.is_file() else None
+
+
+def train(data: Path, out: Path, config: TrainConfig, resume: bool = False, verbose: int | str = "auto") -> TrainResult:
+    """Train (or resume) a vote model on prepared records and write the model directory."""
+    strategy = make_strategy(config.strategy)  # first: multi-worker strategies must precede other TF work
+    data, out = Path(data), Path(out)
+    manifest = records.read_manifest(data)
+    schema = load_schema(manifest["schema"])
+    heads = heads_for(schema, questions_of(config, schema))
+    filter_head = heads[0] if config.question != "all" else next(h for h in heads if h.question == schema.root)
+    saved = _prepare_dir(out, config, resume)
+    keras.utils.set_random_seed(config.seed)
+    tf.config.experimental.enable_op_determinism()
+    keras.mixed_precision.set_global_policy("mixed_float16" if config.mixed_precision and
+                                            tf.config.list_logical_devices("GPU") else
+                                            "mixed_bfloat16" if config.mixed_precision else "float32")
+    n_train = count_galaxies(data, "train", filter_head, config.min_votes)
+    n_val = count_galaxies(data, "val", filter_head, config.min_votes)
+    for split, n in (("train", n_train), ("val", n_val)):
+        if n == 0:
+            raise BadInputError("no galaxies", f"{data}: no {split} galaxy has at least {config.min_votes} votes "
+                                               f"for {filter_head.question!r}; lower --min-votes")
+    rho_mean, baseline = mean_rho_baseline(data, heads, config.min_votes, filter_head, config.batch_size)
+    augmentation = augment_config(config, schema)
+    first_epoch = saved["epoch"] if saved else 0
+    steps = math.ceil(n_train / config.batch_size)
+    train_data = vote_dataset(data, "train", heads, augmentation, config.batch_size, config.seed, config.min_votes,
+                              epochs=(first_epoch, config.epochs), filter_head=filter_head)
+    val_data = vote_dataset(data, "val", heads, augmentation, config.batch_size, config.seed, config.min_votes,
+                            filter_head=filter_head)
+    # known lengths: Keras then neither probes for the end of the data nor warns about it
+    train_data = train_data.apply(tf.data.experimental.assert_cardinality(steps * (config.epochs - first_epoch)))
+    val_data = val_data.apply(tf.data.experimental.assert_cardinality(math.ceil(n_val / config.batch_size)))
+    channels = 1 if config.greyscale else manifest["image"]["shape"][-1]
+    with strategy.scope():
+        if saved:
+            model = keras.saving.load_model(out / CHECKPOINT, safe_mode=True)
+        else:
+            model = build_vote_model((config.image_size, config.image_size, channels), output_size(heads),
+                                     config.dropout, config.architecture)
+            model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=BinomialVoteLoss(),
+                          jit_compile=config.jit)
+    history = saved["history"] if saved else {}
+    restored = saved["callbacks"] if saved else [{}, {}]
+    stopping = ResumableEarlyStopping(restored[0], monitor="val_loss", patience=config.patience)
+    plateau = ResumableReduceLR(restored[1], monitor="val_loss", factor=0.3, patience=config.plateau_patience)
+    chief = is_chief(strategy)
+    checkpoint = EpochCheckpoint(out, chief, [stopping, plateau], history)
+    callbacks = [stopping, plateau, checkpoint]  # the checkpoint saves the counters the others just updated
+    if chief:
+        callbacks.append(keras.callbacks.TensorBoard(out / "logs", update_freq="epoch", profile_batch=0))
+    if first_epoch < config.epochs:
+        model.fit(train_data, epochs=config.epochs, initial_epoch=first_epoch, validation_data=val_data,
+                  steps_per_epoch=steps, callbacks=callbacks, verbose=verbose,
+                  shuffle=False)  # the dataset shuffles itself, reproducibly
+    if checkpoint.nan_at is not None:
+        epoch, batch = checkpoint.nan_at
+        kept = f"the checkpoint of epoch {epoch} is kept in {out}" if (out / CHECKPOINT).is_file() else \
+            "no epoch had finished, so no checkpoint exists"
+        raise TrainingError("nan loss", f"training loss became NaN in epoch {epoch + 1}, batch {batch + 1}; "
+                                        f"{kept}; lower --learning-rate and --resume")
+    if chief:
+        _finish(out, data, manifest, config, augmentation, heads, schema, history, baseline, rho_mean,
+                n_train, n_val)
+    val_losses = history.get("val_loss", [math.nan])
+    return TrainResult(out, len(val_losses), float(min(val_losses)), baseline, n_train, n_val, history)
+
+
+def _finish(out: Path, data: Path, manifest: dict, config: TrainConfig, augmentation: AugmentConfig,
+            heads: list[BinomialHead], schema: Schema, history: dict, baseline: float, rho_mean: np.ndarray,
+            n_train: int, n_val: int) -> None:
+    """model.keras (the best epoch) and galzoo.json beside it."""
+    shutil.copyfile(out / BEST, out / f".{FINAL}.tmp")
+    os.replace(out / f".{FINAL}.tmp", out / FINAL)
+    sidecar = {
+        "galzoo_version": __version__,
+        "task": "votes",
+        "question": config.question,
+        "schema": schema.name,
+        "heads": [{"question": h.question, "answers": list(h.answers), "all_answers": list(h.all_answers),
+                   "offset": h.offset, "expected_votes": schema.question(h.question).expected_votes}
+                  for h in heads],
+        "augmentation": augmentation.to_json(),
+        "config": asdict(config),
+        "data": {"path": str(data.resolve()), "source": manifest["source"], "fingerprint": manifest["fingerprint"],
+                 "shards": {s["file"]: s["sha256"] for s in manifest["shards"]},
+                 "train_galaxies": n_train, "val_galaxies": n_val},
+        "history": history,
+        "best_val_loss": float(min(history["val_loss"])),
+        "baseline": {"what": "training-set mean rho for every galaxy", "rho": rho_mean.tolist(),
+                     "val_loss": baseline},
+    }
+    write_json_atomic(out / SIDECAR, sidecar)

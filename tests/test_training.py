@@ -1,0 +1,126 @@
+"""`galzoo train`: it learns, resumes after a kill, masks unasked questions, saves safely, fails clearly."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from galzoo_tf.errors import BadInputError
+from galzoo_tf.models import MCDropout, build_vote_model
+from galzoo_tf.prepare import PrepareOptions, write_records
+from galzoo_tf.sources.synthetic import load_synthetic
+from galzoo_tf.training import TrainConfig, TrainingError, train
+
+GALZOO = str(Path(sys.executable).with_name("galzoo"))
+SMALL = {"image_size": 32, "batch_size": 32}
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("train") / "synthetic"
+    write_records(load_synthetic(800, seed=1), out, PrepareOptions(test_size=0.1, val_fraction=0.2, seed=1),
+                  workers=2)
+    return out
+
+
+def test_bar_model_beats_the_mean_rho_baseline(synthetic, tmp_path):
+    result = train(synthetic, tmp_path / "bar", TrainConfig(question="bar", epochs=6, image_size=48, batch_size=32),
+                   verbose=0)
+    assert result.best_val_loss < result.baseline_val_loss - 0.02
+    sidecar = json.loads((tmp_path / "bar" / "galzoo.json").read_text())
+    assert sidecar["question"] == "bar" and sidecar["augmentation"]["central_crop"] is True
+    assert sidecar["augmentation"]["zoom"] == [1.7, 1.9] and sidecar["config"]["seed"] == 0
+    assert len(sidecar["history"]["val_loss"]) == 6 and sidecar["data"]["shards"]
+    model = keras.saving.load_model(tmp_path / "bar" / "model.keras", safe_mode=True)
+    assert any(isinstance(layer, MCDropout) for layer in model.layers)
+
+
+def test_save_and_load_round_trip_in_safe_mode(tmp_path):
+    model = build_vote_model((32, 32, 1), 3, dropout=0.3)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+    batch = np.random.default_rng(0).normal(size=(4, 32, 32, 1)).astype(np.float32)
+    np.testing.assert_allclose(loaded(batch, training=False), model(batch, training=False), rtol=1e-6)
+    dropout = next(layer for layer in loaded.layers if isinstance(layer, MCDropout))
+    dropout.sampling = True  # MC dropout on while the rest of the model stays in inference mode
+    assert not np.allclose(loaded(batch, training=False), loaded(batch, training=False))
+
+
+def test_question_all_trains_one_head_per_question(synthetic, tmp_path):
+    result = train(synthetic, tmp_path / "all", TrainConfig(question="all", epochs=1, **SMALL), verbose=0)
+    assert np.isfinite(result.best_val_loss) and result.best_val_loss < result.baseline_val_loss * 3
+    sidecar = json.loads((tmp_path / "all" / "galzoo.json").read_text())
+    assert [h["question"] for h in sidecar["heads"]][:3] == ["smooth", "edgeon", "bar"]
+    model = keras.saving.load_model(tmp_path / "all" / "model.keras", safe_mode=True)
+    assert model.output_shape == (None, 33)
+
+
+def run_cli(*args: str, env: dict | None = None) -> subprocess.Popen:
+    return subprocess.Popen([GALZOO, "train", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, **(env or {})})
+
+
+def test_resume_after_a_killed_run_ends_like_an_uninterrupted_run(synthetic, tmp_path):
+    args = ["--data", str(synthetic), "--question", "smooth", "--epochs", "3", "--image-size", "32",
+            "--batch-size", "32", "--patience", "9"]
+    whole = run_cli(*args, "--out", str(tmp_path / "whole"))
+    killed = run_cli(*args, "--out", str(tmp_path / "killed"))
+    state = tmp_path / "killed" / "train-state.json"
+    deadline = time.time() + 240
+    while time.time() < deadline and not (state.is_file() and json.loads(state.read_text())["epoch"] >= 1):
+        time.sleep(0.2)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    assert json.loads(state.read_text())["epoch"] < 3 and not (tmp_path / "killed" / "galzoo.json").exists()
+    assert whole.wait(timeout=300) == 0, whole.stdout.read()
+    refused = run_cli(*args, "--out", str(tmp_path / "killed"))
+    assert refused.wait(timeout=120) == 2 and "--resume" in refused.stdout.read()
+    resumed = run_cli(*args, "--out", str(tmp_path / "killed"), "--resume")
+    assert resumed.wait(timeout=300) == 0, resumed.stdout.read()
+    a = keras.saving.load_model(tmp_path / "whole" / "checkpoint.keras", safe_mode=True)
+    b = keras.saving.load_model(tmp_path / "killed" / "checkpoint.keras", safe_mode=True)
+    for x, y in zip(a.get_weights(), b.get_weights(), strict=True):
+        np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)
+    history = [json.loads((tmp_path / d / "galzoo.json").read_text())["history"]["val_loss"]
+               for d in ("whole", "killed")]
+    np.testing.assert_allclose(history[0], history[1], rtol=1e-5)
+
+
+def test_multiworker_is_refused_with_the_reason_until_galzoo_has_its_own_loop(synthetic, tmp_path):
+    tf_config = json.dumps({"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}, "task": {"type": "worker",
+                                                                                          "index": 0}})
+    run = run_cli("--data", str(synthetic), "--out", str(tmp_path / "mw"), "--strategy", "auto",
+                  env={"TF_CONFIG": tf_config})
+    output = run.communicate(timeout=120)[0]
+    assert run.returncode == 2 and "keras-team/keras#20585" in output
+
+
+def test_nan_loss_stops_with_a_reason_and_keeps_nothing_broken(synthetic, tmp_path):
+    with pytest.raises(TrainingError, match="NaN in epoch 1"):
+        train(synthetic, tmp_path / "nan", TrainConfig(question="smooth", epochs=2, learning_rate=1e12, **SMALL),
+              verbose=0)
+    assert not (tmp_path / "nan" / "model.keras").exists() and not (tmp_path / "nan" / "checkpoint.keras").exists()
+
+
+def test_bad_requests_are_clear(synthetic, tmp_path):
+    with pytest.raises(BadInputError, match="no train galaxy has at least 500 votes"):
+        train(synthetic, tmp_path / "a", TrainConfig(question="bar", min_votes=500, **SMALL), verbose=0)
+    with pytest.raises(KeyError, match="no question 'barred'"):
+        train(synthetic, tmp_path / "b", TrainConfig(question="barred", **SMALL), verbose=0)
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "train-config.json").write_text(json.dumps({"question": "smooth"}))
+    with pytest.raises(TrainingError, match="holds a model for question 'smooth'"):
+        train(synthetic, tmp_path / "c", TrainConfig(question="bar", **SMALL), verbose=0)
+    no_val = tmp_path / "no_val"
+    write_records(load_synthetic(30, seed=2), no_val, PrepareOptions(test_size=3, val_fraction=0, seed=2), workers=0)
+    with pytest.raises(BadInputError, match="the val split is empty"):
+        train(no_val, tmp_path / "d", TrainConfig(question="smooth", **SMALL), verbose=0)
