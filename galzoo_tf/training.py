@@ -122,8 +122,13 @@ def _number(value) -> float | None:
     return None if value is None else float(value)
 
 
-class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
-    """Early stopping whose counters survive a restart (restored after Keras resets them)."""
+class RestoresCounters:
+    """Callback mixin: the counters named in ``counters`` survive a restart.
+
+    Keras resets them in ``on_train_begin``; the saved values are put back right after.
+    """
+
+    counters: tuple[str, ...] = ()
 
     def __init__(self, restored: dict | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -135,23 +140,17 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
             setattr(self, key, value)
 
     def state(self) -> dict:
-        return {"wait": int(self.wait), "best": _number(self.best), "best_epoch": int(self.best_epoch)}
+        return {key: _number(getattr(self, key)) for key in self.counters}
 
 
-class ResumableReduceLR(keras.callbacks.ReduceLROnPlateau):
-    """Learning-rate reduction whose counters survive a restart (the rate itself is in the optimizer)."""
+class ResumableEarlyStopping(RestoresCounters, keras.callbacks.EarlyStopping):
+    counters = ("wait", "best", "best_epoch")
 
-    def __init__(self, restored: dict | None = None, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.restored = restored or {}
 
-    def on_train_begin(self, logs=None):
-        super().on_train_begin(logs)
-        for key, value in self.restored.items():
-            setattr(self, key, value)
+class ResumableReduceLR(RestoresCounters, keras.callbacks.ReduceLROnPlateau):
+    """Learning-rate reduction on plateau; the rate itself is restored with the optimizer."""
 
-    def state(self) -> dict:
-        return {"wait": int(self.wait), "best": _number(self.best), "cooldown_counter": int(self.cooldown_counter)}
+    counters = ("wait", "best", "cooldown_counter")
 
 
 class EpochCheckpoint(keras.callbacks.Callback):
