@@ -24,6 +24,7 @@ import tensorflow as tf
 from galzoo_tf import __version__, records
 from galzoo_tf.augment import AugmentConfig
 from galzoo_tf.dataset import count_galaxies, vote_dataset
+from galzoo_tf.distributed import fit_distributed
 from galzoo_tf.errors import BadInputError
 from galzoo_tf.fileio import write_json_atomic
 from galzoo_tf.heads import BinomialHead, BinomialVoteLoss, heads_for, negative_log_likelihood, output_size
@@ -98,10 +99,7 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
     if name == "multiworker":
-        raise TrainingError("not yet available", "multi-worker training is not available yet: Keras 3's fit fails "
-                                                 "with MultiWorkerMirroredStrategy (keras-team/keras#20585); galzoo "
-                                                 "needs its own distributed loop for it. Use --strategy mirrored for "
-                                                 "the GPUs of one host")
+        return tf.distribute.MultiWorkerMirroredStrategy()
     return tf.distribute.get_strategy()
 
 
@@ -171,10 +169,12 @@ class EpochCheckpoint(keras.callbacks.Callback):
             self.model.stop_training = True
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.nan_at is not None or not self.chief:
+        if self.nan_at is not None:
             return
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(float(value))
+        if not self.chief:
+            return
         best_so_far = min(self.history.get("val_loss", [math.inf]))
         if logs and float(logs.get("val_loss", math.inf)) <= best_so_far:
             save_model_atomic(self.model, self.out / BEST)
@@ -267,7 +267,9 @@ def train(data: Path, out: Path, config: TrainConfig, resume: bool = False, verb
     callbacks = [stopping, plateau, checkpoint]  # the checkpoint saves the counters the others just updated
     if chief:
         callbacks.append(keras.callbacks.TensorBoard(out / "logs", update_freq="epoch", profile_batch=0))
-    if first_epoch < config.epochs:
+    if first_epoch < config.epochs and isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        fit_distributed(model, strategy, train_data, val_data, first_epoch, config.epochs, steps, callbacks)
+    elif first_epoch < config.epochs:
         model.fit(train_data, epochs=config.epochs, initial_epoch=first_epoch, validation_data=val_data,
                   steps_per_epoch=steps, callbacks=callbacks, verbose=verbose,
                   shuffle=False)  # the dataset shuffles itself, reproducibly

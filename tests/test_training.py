@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -95,13 +96,25 @@ def test_resume_after_a_killed_run_ends_like_an_uninterrupted_run(synthetic, tmp
     np.testing.assert_allclose(history[0], history[1], rtol=1e-5)
 
 
-def test_multiworker_is_refused_with_the_reason_until_galzoo_has_its_own_loop(synthetic, tmp_path):
-    tf_config = json.dumps({"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}, "task": {"type": "worker",
-                                                                                          "index": 0}})
-    run = run_cli("--data", str(synthetic), "--out", str(tmp_path / "mw"), "--strategy", "auto",
-                  env={"TF_CONFIG": tf_config})
-    output = run.communicate(timeout=120)[0]
-    assert run.returncode == 2 and "keras-team/keras#20585" in output
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_two_worker_multiworker_run_on_localhost(synthetic, tmp_path):
+    workers = [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]
+    runs = []
+    for index in range(2):
+        tf_config = json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
+        runs.append(run_cli("--data", str(synthetic), "--question", "smooth", "--epochs", "2", "--image-size", "32",
+                            "--batch-size", "32", "--out", str(tmp_path / f"w{index}"), env={"TF_CONFIG": tf_config}))
+    outputs = [run.communicate(timeout=300)[0] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    sidecar = json.loads((tmp_path / "w0" / "galzoo.json").read_text())  # the chief writes the model
+    assert len(sidecar["history"]["val_loss"]) == 2 and sidecar["best_val_loss"] < sidecar["baseline"]["val_loss"]
+    assert not (tmp_path / "w1" / "model.keras").exists()
+    assert "trained smooth model" in outputs[1]  # the other worker trained alongside and finished too
 
 
 def test_nan_loss_stops_with_a_reason_and_keeps_nothing_broken(synthetic, tmp_path):
