@@ -77,7 +77,13 @@ class TrainResult:
 
 
 def questions_of(config: TrainConfig, schema: Schema) -> list[str]:
-    return list(schema.question_names) if config.question == "all" else [schema.question(config.question).name]
+    """The questions a run trains heads for; an unknown name is a clear error listing the tree's."""
+    if config.question == "all":
+        return list(schema.question_names)
+    try:
+        return [schema.question(config.question).name]
+    except KeyError as error:
+        raise BadInputError("unknown question", error.args[0]) from None
 
 
 def augment_config(config: TrainConfig, schema: Schema) -> AugmentConfig:

@@ -45,6 +45,18 @@ def test_bar_model_beats_the_mean_rho_baseline(synthetic, tmp_path):
     assert any(isinstance(layer, MCDropout) for layer in model.layers)
 
 
+def test_mixed_precision_keeps_logits_and_loss_in_float32(synthetic, tmp_path):
+    try:
+        result = train(synthetic, tmp_path / "mixed", TrainConfig(question="smooth", epochs=1, mixed_precision=True,
+                                                                  **SMALL), verbose=0)
+        model = keras.saving.load_model(tmp_path / "mixed" / "model.keras", safe_mode=True)
+        assert model.get_layer("logits").compute_dtype == "float32"
+        assert model.layers[1].compute_dtype == "bfloat16"  # CPU: bfloat16; GPU: float16
+        assert np.isfinite(result.best_val_loss)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
 def test_save_and_load_round_trip_in_safe_mode(tmp_path):
     model = build_vote_model((32, 32, 1), 3, dropout=0.3)
     model.save(tmp_path / "m.keras")
@@ -127,7 +139,7 @@ def test_nan_loss_stops_with_a_reason_and_keeps_nothing_broken(synthetic, tmp_pa
 def test_bad_requests_are_clear(synthetic, tmp_path):
     with pytest.raises(BadInputError, match="no train galaxy has at least 500 votes"):
         train(synthetic, tmp_path / "a", TrainConfig(question="bar", min_votes=500, **SMALL), verbose=0)
-    with pytest.raises(KeyError, match="no question 'barred'"):
+    with pytest.raises(BadInputError, match="no question 'barred'"):
         train(synthetic, tmp_path / "b", TrainConfig(question="barred", **SMALL), verbose=0)
     (tmp_path / "c").mkdir()
     (tmp_path / "c" / "train-config.json").write_text(json.dumps({"question": "smooth"}))
