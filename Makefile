@@ -24,11 +24,11 @@ test: venv
 lint: venv
 	$(VENV)/bin/ruff check .
 
-# The demo grows with the pipeline. Today: the embedded default data set, 2000 simulated
+# The demo grows with the pipeline. Today: the embedded default data set, 5000 simulated
 # galaxies with simulated volunteers (records, manifest and montage.png in data/demo/synthetic),
 # then a Bayesian CNN for the bar question trained on it for 3 epochs (a few minutes on 2 cores).
 demo: venv
-	$(GALZOO) prepare synthetic --n 2000 --out $(DEMO)/synthetic --seed 0
+	$(GALZOO) prepare synthetic --n 5000 --out $(DEMO)/synthetic --seed 0
 	rm -rf $(DEMO)/bar-model
 	$(GALZOO) train --data $(DEMO)/synthetic --question bar --epochs 3 --out $(DEMO)/bar-model --seed 0
 

@@ -224,6 +224,54 @@ def _prepare_dir(out: Path, config: TrainConfig, resume: bool) -> dict | None:
     return json.loads(state.read_text()) if resume and state.is_file() else None
 
 
+def _count(data: Path, filter_head: BinomialHead, min_votes: int) -> tuple[int, int]:
+    """Training and validation galaxies with enough votes; none in either is an error."""
+    counts = tuple(count_galaxies(data, split, filter_head, min_votes) for split in ("train", "val"))
+    for split, n in zip(("train", "val"), counts, strict=True):
+        if n == 0:
+            raise BadInputError("no galaxies", f"{data}: no {split} galaxy has at least {min_votes} votes "
+                                               f"for {filter_head.question!r}; lower --min-votes")
+    return counts
+
+
+def _set_precision(mixed: bool) -> None:
+    """float16 on GPUs, bfloat16 on CPU, or float32; the output layer stays float32 either way."""
+    gpu = bool(tf.config.list_logical_devices("GPU"))
+    keras.mixed_precision.set_global_policy(("mixed_float16" if gpu else "mixed_bfloat16") if mixed else "float32")
+
+
+def _model(out: Path, saved: dict | None, strategy: tf.distribute.Strategy, config: TrainConfig,
+           input_shape: tuple[int, int, int], outputs: int) -> keras.Model:
+    """The checkpointed model when resuming, else a new compiled one, inside the strategy's scope."""
+    with strategy.scope():
+        if saved:
+            return keras.saving.load_model(out / CHECKPOINT, safe_mode=True)
+        model = build_vote_model(input_shape, outputs, config.dropout, config.architecture)
+        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=BinomialVoteLoss(),
+                      jit_compile=config.jit)
+        return model
+
+
+def _callbacks(out: Path, saved: dict | None, config: TrainConfig, chief: bool) -> tuple[list, EpochCheckpoint]:
+    """Early stopping, plateau, checkpoint (last: it saves the counters the others just updated), TensorBoard."""
+    restored = saved["callbacks"] if saved else [{}, {}]
+    stopping = ResumableEarlyStopping(restored[0], monitor="val_loss", patience=config.patience)
+    plateau = ResumableReduceLR(restored[1], monitor="val_loss", factor=0.3, patience=config.plateau_patience)
+    checkpoint = EpochCheckpoint(out, chief, [stopping, plateau], saved["history"] if saved else {})
+    callbacks = [stopping, plateau, checkpoint]
+    if chief:
+        callbacks.append(keras.callbacks.TensorBoard(out / "logs", update_freq="epoch", profile_batch=0))
+    return callbacks, checkpoint
+
+
+def _nan_error(checkpoint: EpochCheckpoint, out: Path) -> TrainingError:
+    epoch, batch = checkpoint.nan_at
+    kept = f"the checkpoint of epoch {epoch} is kept in {out}" if (out / CHECKPOINT).is_file() else \
+        "no epoch had finished, so no checkpoint exists"
+    return TrainingError("nan loss", f"training loss became NaN in epoch {epoch + 1}, batch {batch + 1}; "
+                                     f"{kept}; lower --learning-rate and --resume")
+
+
 def train(data: Path, out: Path, config: TrainConfig, resume: bool = False, verbose: int | str = "auto") -> TrainResult:
     """Train (or resume) a vote model on prepared records and write the model directory."""
     strategy = make_strategy(config.strategy)  # first: multi-worker strategies must precede other TF work
@@ -235,44 +283,23 @@ def train(data: Path, out: Path, config: TrainConfig, resume: bool = False, verb
     saved = _prepare_dir(out, config, resume)
     keras.utils.set_random_seed(config.seed)
     tf.config.experimental.enable_op_determinism()
-    keras.mixed_precision.set_global_policy("mixed_float16" if config.mixed_precision and
-                                            tf.config.list_logical_devices("GPU") else
-                                            "mixed_bfloat16" if config.mixed_precision else "float32")
-    n_train = count_galaxies(data, "train", filter_head, config.min_votes)
-    n_val = count_galaxies(data, "val", filter_head, config.min_votes)
-    for split, n in (("train", n_train), ("val", n_val)):
-        if n == 0:
-            raise BadInputError("no galaxies", f"{data}: no {split} galaxy has at least {config.min_votes} votes "
-                                               f"for {filter_head.question!r}; lower --min-votes")
+    _set_precision(config.mixed_precision)
+    n_train, n_val = _count(data, filter_head, config.min_votes)
     rho_mean, baseline = mean_rho_baseline(data, heads, config.min_votes, filter_head, config.batch_size)
     augmentation = augment_config(config, schema)
     first_epoch = saved["epoch"] if saved else 0
     steps = math.ceil(n_train / config.batch_size)
-    train_data = vote_dataset(data, "train", heads, augmentation, config.batch_size, config.seed, config.min_votes,
-                              epochs=(first_epoch, config.epochs), filter_head=filter_head)
-    val_data = vote_dataset(data, "val", heads, augmentation, config.batch_size, config.seed, config.min_votes,
-                            filter_head=filter_head)
     # known lengths: Keras then neither probes for the end of the data nor warns about it
-    train_data = train_data.apply(tf.data.experimental.assert_cardinality(steps * (config.epochs - first_epoch)))
-    val_data = val_data.apply(tf.data.experimental.assert_cardinality(math.ceil(n_val / config.batch_size)))
+    train_data = vote_dataset(data, "train", heads, augmentation, config.batch_size, config.seed, config.min_votes,
+                              epochs=(first_epoch, config.epochs), filter_head=filter_head).apply(
+        tf.data.experimental.assert_cardinality(steps * (config.epochs - first_epoch)))
+    val_data = vote_dataset(data, "val", heads, augmentation, config.batch_size, config.seed, config.min_votes,
+                            filter_head=filter_head).apply(
+        tf.data.experimental.assert_cardinality(math.ceil(n_val / config.batch_size)))
     channels = 1 if config.greyscale else manifest["image"]["shape"][-1]
-    with strategy.scope():
-        if saved:
-            model = keras.saving.load_model(out / CHECKPOINT, safe_mode=True)
-        else:
-            model = build_vote_model((config.image_size, config.image_size, channels), output_size(heads),
-                                     config.dropout, config.architecture)
-            model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=BinomialVoteLoss(),
-                          jit_compile=config.jit)
-    history = saved["history"] if saved else {}
-    restored = saved["callbacks"] if saved else [{}, {}]
-    stopping = ResumableEarlyStopping(restored[0], monitor="val_loss", patience=config.patience)
-    plateau = ResumableReduceLR(restored[1], monitor="val_loss", factor=0.3, patience=config.plateau_patience)
+    model = _model(out, saved, strategy, config, (config.image_size, config.image_size, channels), output_size(heads))
     chief = is_chief(strategy)
-    checkpoint = EpochCheckpoint(out, chief, [stopping, plateau], history)
-    callbacks = [stopping, plateau, checkpoint]  # the checkpoint saves the counters the others just updated
-    if chief:
-        callbacks.append(keras.callbacks.TensorBoard(out / "logs", update_freq="epoch", profile_batch=0))
+    callbacks, checkpoint = _callbacks(out, saved, config, chief)
     if first_epoch < config.epochs and isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         fit_distributed(model, strategy, train_data, val_data, first_epoch, config.epochs, steps, callbacks)
     elif first_epoch < config.epochs:
@@ -280,11 +307,8 @@ def train(data: Path, out: Path, config: TrainConfig, resume: bool = False, verb
                   steps_per_epoch=steps, callbacks=callbacks, verbose=verbose,
                   shuffle=False)  # the dataset shuffles itself, reproducibly
     if checkpoint.nan_at is not None:
-        epoch, batch = checkpoint.nan_at
-        kept = f"the checkpoint of epoch {epoch} is kept in {out}" if (out / CHECKPOINT).is_file() else \
-            "no epoch had finished, so no checkpoint exists"
-        raise TrainingError("nan loss", f"training loss became NaN in epoch {epoch + 1}, batch {batch + 1}; "
-                                        f"{kept}; lower --learning-rate and --resume")
+        raise _nan_error(checkpoint, out)
+    history = checkpoint.history
     if chief:
         _finish(out, data, manifest, config, augmentation, heads, schema, history, baseline, rho_mean,
                 n_train, n_val)
