@@ -282,7 +282,8 @@ def train(data: Path, out: Path, config: TrainConfig, resume: bool = False, verb
     filter_head = heads[0] if config.question != "all" else next(h for h in heads if h.question == schema.root)
     saved = _prepare_dir(out, config, resume)
     keras.utils.set_random_seed(config.seed)
-    tf.config.experimental.enable_op_determinism()
+    if not config.jit:  # Keras refuses XLA under op determinism: --jit runs trade bit-exact resume for speed
+        tf.config.experimental.enable_op_determinism()
     _set_precision(config.mixed_precision)
     n_train, n_val = _count(data, filter_head, config.min_votes)
     rho_mean, baseline = mean_rho_baseline(data, heads, config.min_votes, filter_head, config.batch_size)
