@@ -47,13 +47,18 @@ def _keep(head: BinomialHead, min_votes: int):
     return keep
 
 
-def count_galaxies(folder: Path, split: str, head: BinomialHead, min_votes: int) -> int:
-    """Galaxies of a split with at least ``min_votes`` votes for the head's question (one pass, no images)."""
+def vote_targets(folder: Path, split: str, heads: Sequence[BinomialHead], min_votes: int = 0,
+                 filter_head: BinomialHead | None = None, batch_size: int = 4096) -> tf.data.Dataset:
+    """Batches of targets only, for the galaxies a vote dataset would keep: no image is read into a tensor."""
+    folder = Path(folder)
     manifest, paths = _records(folder, split)
-    spec = {head.total_key: tf.io.FixedLenFeature([], tf.int64)}
-    totals = tf.data.TFRecordDataset(paths).map(lambda r: tf.io.parse_single_example(r, spec),
-                                                num_parallel_calls=tf.data.AUTOTUNE)
-    return int(totals.filter(_keep(head, min_votes)).reduce(0, lambda n, _: n + 1))
+    check_answerable(manifest, heads, folder)
+    filter_head = filter_head or heads[0]
+    keys = {key for head in (*heads, filter_head) for key in (*head.count_keys(), head.total_key)}
+    spec = {key: tf.io.FixedLenFeature([], tf.int64) for key in keys}
+    votes = tf.data.TFRecordDataset(paths).map(lambda r: tf.io.parse_single_example(r, spec),
+                                               num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return votes.filter(_keep(filter_head, min_votes)).map(lambda f: targets(f, heads)).batch(batch_size)
 
 
 def epoch_seed(seed: int, epoch: int) -> tf.Tensor:

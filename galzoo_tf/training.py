@@ -23,7 +23,7 @@ import tensorflow as tf
 
 from galzoo_tf import __version__, records
 from galzoo_tf.augment import AugmentConfig
-from galzoo_tf.dataset import count_galaxies, vote_dataset
+from galzoo_tf.dataset import vote_dataset, vote_targets
 from galzoo_tf.distributed import fit_distributed
 from galzoo_tf.errors import BadInputError
 from galzoo_tf.fileio import write_json_atomic
@@ -189,21 +189,34 @@ class EpochCheckpoint(keras.callbacks.Callback):
                                              "callbacks": [c.state() for c in self.stateful]})
 
 
-def mean_rho_baseline(folder: Path, heads: list[BinomialHead], min_votes: int, filter_head: BinomialHead,
-                      batch_size: int) -> tuple[np.ndarray, float]:
-    """The training-set mean rho of every output, and its validation loss (the bar a model must beat)."""
-    config = AugmentConfig(8, True, (1.0, 1.0), True, False, False, (1.0, 1.0))  # images unused; keep them tiny
-    sums = None
-    for _, y in vote_dataset(folder, "train", heads, config, 512, 0, min_votes, filter_head=filter_head):
-        batch = tf.reduce_sum(y, axis=0).numpy()
-        sums = batch if sums is None else sums + batch
+@dataclass(frozen=True)
+class LabelStatistics:
+    """What the labels alone say: galaxies per split, the training-set mean rho and its validation loss."""
+
+    train_galaxies: int
+    val_galaxies: int
+    mean_rho: np.ndarray
+    baseline_val_loss: float  # the loss of predicting the mean rho for every galaxy: the bar a model must beat
+
+
+def label_statistics(data: Path, heads: list[BinomialHead], filter_head: BinomialHead,
+                     min_votes: int) -> LabelStatistics:
+    """One pass over the votes of each split (no images); a split with no usable galaxy is an error."""
     size = output_size(heads)
+    sums, n_train = np.zeros(2 * size), 0
+    for y in vote_targets(data, "train", heads, min_votes, filter_head):
+        sums, n_train = sums + y.numpy().sum(axis=0), n_train + int(y.shape[0])
     rho = np.clip(sums[:size] / np.maximum(sums[size:], 1), 1e-4, 1 - 1e-4)
     logits = np.log(rho / (1 - rho)).astype(np.float32)
-    losses = [negative_log_likelihood(y, tf.broadcast_to(logits, (tf.shape(y)[0], size))).numpy()
-              for _, y in vote_dataset(folder, "val", heads, config, batch_size, 0, min_votes,
-                                       filter_head=filter_head)]
-    return rho, float(np.concatenate(losses).mean())
+    loss, n_val = 0.0, 0
+    for y in vote_targets(data, "val", heads, min_votes, filter_head):
+        loss += float(tf.reduce_sum(negative_log_likelihood(y, tf.broadcast_to(logits, (y.shape[0], size)))))
+        n_val += int(y.shape[0])
+    for split, n in (("train", n_train), ("val", n_val)):
+        if n == 0:
+            raise BadInputError("no galaxies", f"{data}: no {split} galaxy has at least {min_votes} votes "
+                                               f"for {filter_head.question!r}; lower --min-votes")
+    return LabelStatistics(n_train, n_val, rho, loss / n_val)
 
 
 def _prepare_dir(out: Path, config: TrainConfig, resume: bool) -> dict | None:
@@ -222,16 +235,6 @@ def _prepare_dir(out: Path, config: TrainConfig, resume: bool) -> dict | None:
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out / "train-config.json", asdict(config))
     return json.loads(state.read_text()) if resume and state.is_file() else None
-
-
-def _count(data: Path, filter_head: BinomialHead, min_votes: int) -> tuple[int, int]:
-    """Training and validation galaxies with enough votes; none in either is an error."""
-    counts = tuple(count_galaxies(data, split, filter_head, min_votes) for split in ("train", "val"))
-    for split, n in zip(("train", "val"), counts, strict=True):
-        if n == 0:
-            raise BadInputError("no galaxies", f"{data}: no {split} galaxy has at least {min_votes} votes "
-                                               f"for {filter_head.question!r}; lower --min-votes")
-    return counts
 
 
 def _set_precision(mixed: bool) -> None:
@@ -285,8 +288,8 @@ def train(data: Path, out: Path, config: TrainConfig, resume: bool = False, verb
     if not config.jit:  # Keras refuses XLA under op determinism: --jit runs trade bit-exact resume for speed
         tf.config.experimental.enable_op_determinism()
     _set_precision(config.mixed_precision)
-    n_train, n_val = _count(data, filter_head, config.min_votes)
-    rho_mean, baseline = mean_rho_baseline(data, heads, config.min_votes, filter_head, config.batch_size)
+    labels = label_statistics(data, heads, filter_head, config.min_votes)
+    n_train, n_val = labels.train_galaxies, labels.val_galaxies
     augmentation = augment_config(config, schema)
     first_epoch = saved["epoch"] if saved else 0
     steps = math.ceil(n_train / config.batch_size)
@@ -311,15 +314,14 @@ def train(data: Path, out: Path, config: TrainConfig, resume: bool = False, verb
         raise _nan_error(checkpoint, out)
     history = checkpoint.history
     if chief:
-        _finish(out, data, manifest, config, augmentation, heads, schema, history, baseline, rho_mean,
-                n_train, n_val)
+        _finish(out, data, manifest, config, augmentation, heads, schema, history, labels)
     val_losses = history.get("val_loss", [math.nan])
-    return TrainResult(out, len(val_losses), float(min(val_losses)), baseline, n_train, n_val, history)
+    return TrainResult(out, len(val_losses), float(min(val_losses)), labels.baseline_val_loss, n_train, n_val,
+                       history)
 
 
 def _finish(out: Path, data: Path, manifest: dict, config: TrainConfig, augmentation: AugmentConfig,
-            heads: list[BinomialHead], schema: Schema, history: dict, baseline: float, rho_mean: np.ndarray,
-            n_train: int, n_val: int) -> None:
+            heads: list[BinomialHead], schema: Schema, history: dict, labels: LabelStatistics) -> None:
     """model.keras (the best epoch) and galzoo.json beside it."""
     shutil.copyfile(out / BEST, out / f".{FINAL}.tmp")
     os.replace(out / f".{FINAL}.tmp", out / FINAL)
@@ -335,10 +337,10 @@ def _finish(out: Path, data: Path, manifest: dict, config: TrainConfig, augmenta
         "config": asdict(config),
         "data": {"path": str(data.resolve()), "source": manifest["source"], "fingerprint": manifest["fingerprint"],
                  "shards": {s["file"]: s["sha256"] for s in manifest["shards"]},
-                 "train_galaxies": n_train, "val_galaxies": n_val},
+                 "train_galaxies": labels.train_galaxies, "val_galaxies": labels.val_galaxies},
         "history": history,
         "best_val_loss": float(min(history["val_loss"])),
-        "baseline": {"what": "training-set mean rho for every galaxy", "rho": rho_mean.tolist(),
-                     "val_loss": baseline},
+        "baseline": {"what": "training-set mean rho for every galaxy", "rho": labels.mean_rho.tolist(),
+                     "val_loss": labels.baseline_val_loss},
     }
     write_json_atomic(out / SIDECAR, sidecar)
