@@ -7,17 +7,22 @@ from typing import Annotated
 import typer
 
 from galzoo_cli import prepare
+from galzoo_cli.calibrate import calibrate
 from galzoo_cli.console import friendly_errors, report, table
+from galzoo_cli.predict import predict
 from galzoo_cli.train import train
 
 app = typer.Typer(
     name="galzoo",
     help="Calibrated probabilistic galaxy morphology, and which galaxies volunteers should label next.\n\n"
-         "Stages: [bold]prepare[/] (sources -> TFRecords), [bold]train[/] (records -> Bayesian vote CNN). "
+         "Stages: [bold]prepare[/] (sources -> TFRecords), [bold]train[/] (records -> Bayesian vote CNN), "
+         "[bold]calibrate[/] (coverage error, figures, recalibration), [bold]predict[/] (posterior catalogue). "
          "Start with `galzoo prepare --help`; `galzoo schema` shows the decision tree.",
     no_args_is_help=True, rich_markup_mode="rich", pretty_exceptions_show_locals=False)
 app.add_typer(prepare.app, name="prepare")
 app.command("train")(train)
+app.command("calibrate")(calibrate)
+app.command("predict")(predict)
 
 
 def _version(value: bool) -> None:

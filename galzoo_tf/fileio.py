@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -16,6 +17,17 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
         while block := handle.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+def nan_to_null(payload: object) -> object:
+    """The payload with every non-finite float as None: strict JSON (null) for an undefined statistic."""
+    if isinstance(payload, float):
+        return payload if math.isfinite(payload) else None
+    if isinstance(payload, Mapping):
+        return {key: nan_to_null(value) for key, value in payload.items()}
+    if isinstance(payload, list | tuple):
+        return [nan_to_null(value) for value in payload]
+    return payload
 
 
 def write_json_atomic(path: Path, payload: Mapping) -> None:

@@ -1,11 +1,11 @@
 """Posteriors of vote models: MC dropout x test-time augmentation samples of rho, and of the vote count k.
 
 Sampling is one batched graph over galaxies x passes: each galaxy's image is augmented T
-times (its own seeds), the copies go through the model together with the MC dropout layer
-switched on, and the logits come back as (galaxies, T, outputs). Without test-time
-augmentation the convolutional trunk runs once per galaxy and only the dropout and output
-layers run T times, which gives exactly the same samples for this architecture when the
-same dropout masks are drawn (the trunk is deterministic) and is about T times cheaper.
+times (its own seeds), the copies go through the trunk (the model up to its MC dropout
+layer) together, each gets its own dropout mask, and the logits come back as (galaxies, T,
+outputs). Without test-time augmentation the trunk runs once per galaxy and only the
+dropout and output layers run T times: the same samples (the trunk is deterministic and the
+masks are keyed by galaxy and pass), about T times cheaper.
 
 The posterior of k given N is the mixture (1/T) sum_t Binomial(k | N, rho_t) (Walmsley et
 al. 2019, eq. 8-9); the single-network posterior is Binomial(k | N, mean rho).
@@ -36,45 +36,86 @@ def dropout_layer(model: keras.Model) -> MCDropout:
 
 @dataclass
 class Sampler:
-    """MC dropout sampler of a vote model: logits (galaxies, passes, outputs) for a batch of raw images."""
+    """MC dropout sampler of a vote model: logits (galaxies, passes, outputs) for a batch of raw images.
+
+    Every random draw is keyed by (seed, galaxy index): a galaxy gets the same samples
+    whatever the batch it falls in, so a resumed prediction equals an uninterrupted one.
+    ``rate`` is the test-time dropout rate (default: the model's); calibration tunes it.
+    """
 
     model: keras.Model
     augmentation: AugmentConfig
     passes: int = 30
     tta: bool = True
     seed: int = 0
+    rate: float | None = None
 
     def __post_init__(self) -> None:
+        if self.passes < 1:
+            raise ValueError(f"passes must be at least 1, not {self.passes}")
         dropout = dropout_layer(self.model)
-        dropout.sampling = True  # dropout on; everything else stays in inference mode
+        self.rate = float(dropout.rate if self.rate is None else self.rate)
+        if not 0 <= self.rate < 1:
+            raise ValueError(f"the dropout rate must be in [0, 1), not {self.rate}")
         self.trunk = keras.Model(self.model.inputs, dropout.input, name="trunk")
-        self.dropout, self.output_layer = dropout, self.model.get_layer(LOGITS_LAYER)
+        self.output_layer = self.model.get_layer(LOGITS_LAYER)
+        self._compiled_features = tf.function(self._features, reduce_retracing=True)
+        self._compiled_head = tf.function(self._head, reduce_retracing=True)
 
-    def _images(self, images: tf.Tensor, first_index: int) -> tf.Tensor:
-        """(galaxies, ...) raw images -> (galaxies * passes, size, size, channels), pass-major within a galaxy."""
-        count = tf.shape(images)[0]
-        galaxy = tf.repeat(tf.range(count, dtype=tf.int64) + first_index, self.passes)
-        passes = tf.tile(tf.range(self.passes, dtype=tf.int64), [count])
-        keys = tf.stack([tf.fill(tf.shape(galaxy), tf.constant(self.seed, tf.int64)), galaxy * 100_003 + passes], 1)
+    def _keys(self, indices: tf.Tensor) -> tf.Tensor:
+        """One (seed, galaxy index) key per galaxy of the batch."""
+        return tf.stack([tf.fill(tf.shape(indices), tf.constant(self.seed, tf.int64)), indices], axis=1)
+
+    def _augmented(self, images: tf.Tensor, keys: tf.Tensor) -> tf.Tensor:
+        """(galaxies, ...) raw images -> (galaxies * passes, size, size, channels), passes of a galaxy together."""
         config = self.augmentation if self.tta else self.augmentation.deterministic()
+        pass_keys = tf.map_fn(lambda key: tf.cast(tf.random.experimental.stateless_split(
+            tf.random.experimental.stateless_fold_in(key, 0), self.passes), tf.int64), keys)
+        channels = 1 if config.greyscale else images.shape[-1]
         return tf.map_fn(lambda args: augment(args[0], args[1], config),
-                         (tf.repeat(images, self.passes, axis=0), keys),
-                         fn_output_signature=tf.TensorSpec(
-                             [config.image_size, config.image_size, 1 if config.greyscale else images.shape[-1]],
-                             tf.float32))
+                         (tf.repeat(images, self.passes, axis=0), tf.reshape(pass_keys, [-1, 2])),
+                         fn_output_signature=tf.TensorSpec([config.image_size, config.image_size, channels],
+                                                           tf.float32))
 
-    def logits(self, images: tf.Tensor, first_index: int = 0) -> tf.Tensor:
-        """Logits of every pass for a batch of raw images; ``first_index`` keys the augmentations."""
-        count = tf.shape(images)[0]
+    def _dropout(self, features: tf.Tensor, keys: tf.Tensor, rate: tf.Tensor) -> tf.Tensor:
+        """Inverted dropout at ``rate`` with one mask per (galaxy, pass), drawn from the galaxy's key."""
+        width = features.shape[-1]
+        keep = tf.map_fn(lambda key: tf.random.stateless_uniform(
+            [self.passes, width], tf.random.experimental.stateless_fold_in(key, 1)) >= rate, keys,
+            fn_output_signature=tf.bool)
+        scale = tf.cast(tf.reshape(keep, [-1, width]), features.dtype) / tf.cast(1 - rate, features.dtype)
+        return features * scale
+
+    def _features(self, images: tf.Tensor, indices: tf.Tensor) -> tf.Tensor:
         if self.tta:
-            samples = self.model(self._images(images, first_index), training=False)
-        else:
-            config = self.augmentation.deterministic()
-            once = tf.map_fn(lambda image: augment(image, tf.constant([0, 0], tf.int64), config), images,
-                             fn_output_signature=tf.float32)
-            features = tf.repeat(self.trunk(once, training=False), self.passes, axis=0)
-            samples = self.output_layer(self.dropout(features, training=False))
-        return tf.reshape(samples, [count, self.passes, -1])
+            return self.trunk(self._augmented(images, self._keys(indices)), training=False)
+        # the trunk is deterministic: run it once per galaxy, repeat its features per pass
+        config = self.augmentation.deterministic()
+        once = tf.map_fn(lambda image: augment(image, tf.zeros([2], tf.int64), config), images,
+                         fn_output_signature=tf.float32)
+        return tf.repeat(self.trunk(once, training=False), self.passes, axis=0)
+
+    def _head(self, features: tf.Tensor, indices: tf.Tensor, rate: tf.Tensor) -> tf.Tensor:
+        samples = self.output_layer(self._dropout(features, self._keys(indices), rate))
+        return tf.reshape(tf.cast(samples, tf.float32), [tf.size(indices), self.passes, -1])
+
+    def features(self, images, indices: np.ndarray | None = None) -> tf.Tensor:
+        """Trunk features of every pass, (galaxies * passes, width): what dropout acts on."""
+        return self._compiled_features(tf.convert_to_tensor(images), _indices(indices, len(images)))
+
+    def logits_from_features(self, features: tf.Tensor, indices: np.ndarray | None = None,
+                             rate: float | None = None) -> tf.Tensor:
+        """Dropout (at ``rate``, default the sampler's) and the output layer on trunk features."""
+        return self._compiled_head(features, _indices(indices, len(features) // self.passes),
+                                   tf.constant(self.rate if rate is None else rate, features.dtype))
+
+    def logits(self, images, indices: np.ndarray | None = None) -> tf.Tensor:
+        """Logits of every pass, (galaxies, passes, outputs); ``indices`` (default 0..) key each galaxy's draws."""
+        return self.logits_from_features(self.features(images, indices), indices)
+
+
+def _indices(indices: np.ndarray | None, count: int) -> tf.Tensor:
+    return tf.constant(np.arange(count) if indices is None else np.asarray(indices), tf.int64)
 
 
 def mixture_posterior(rho: np.ndarray, total_votes: np.ndarray) -> tfd.MixtureSameFamily:

@@ -197,15 +197,17 @@ class LabelStatistics:
     val_galaxies: int
     mean_rho: np.ndarray
     baseline_val_loss: float  # the loss of predicting the mean rho for every galaxy: the bar a model must beat
+    mean_votes: np.ndarray  # mean N per output over training galaxies asked the question: the N predictions use
 
 
 def label_statistics(data: Path, heads: list[BinomialHead], filter_head: BinomialHead,
                      min_votes: int) -> LabelStatistics:
     """One pass over the votes of each split (no images); a split with no usable galaxy is an error."""
     size = output_size(heads)
-    sums, n_train = np.zeros(2 * size), 0
+    sums, asked, n_train = np.zeros(2 * size), np.zeros(size), 0
     for y in vote_targets(data, "train", heads, min_votes, filter_head):
         sums, n_train = sums + y.numpy().sum(axis=0), n_train + int(y.shape[0])
+        asked += (y.numpy()[:, size:] > 0).sum(axis=0)
     rho = np.clip(sums[:size] / np.maximum(sums[size:], 1), 1e-4, 1 - 1e-4)
     logits = np.log(rho / (1 - rho)).astype(np.float32)
     loss, n_val = 0.0, 0
@@ -216,7 +218,7 @@ def label_statistics(data: Path, heads: list[BinomialHead], filter_head: Binomia
         if n == 0:
             raise BadInputError("no galaxies", f"{data}: no {split} galaxy has at least {min_votes} votes "
                                                f"for {filter_head.question!r}; lower --min-votes")
-    return LabelStatistics(n_train, n_val, rho, loss / n_val)
+    return LabelStatistics(n_train, n_val, rho, loss / n_val, sums[size:] / np.maximum(asked, 1))
 
 
 def _prepare_dir(out: Path, config: TrainConfig, resume: bool) -> dict | None:
@@ -293,17 +295,18 @@ def train(data: Path, out: Path, config: TrainConfig, resume: bool = False, verb
     augmentation = augment_config(config, schema)
     first_epoch = saved["epoch"] if saved else 0
     steps = math.ceil(n_train / config.batch_size)
-    # known lengths: Keras then neither probes for the end of the data nor warns about it
-    train_data = vote_dataset(data, "train", heads, augmentation, config.batch_size, config.seed, config.min_votes,
-                              epochs=(first_epoch, config.epochs), filter_head=filter_head).apply(
-        tf.data.experimental.assert_cardinality(steps * (config.epochs - first_epoch)))
-    val_data = vote_dataset(data, "val", heads, augmentation, config.batch_size, config.seed, config.min_votes,
-                            filter_head=filter_head).apply(
-        tf.data.experimental.assert_cardinality(math.ceil(n_val / config.batch_size)))
     channels = 1 if config.greyscale else manifest["image"]["shape"][-1]
     model = _model(out, saved, strategy, config, (config.image_size, config.image_size, channels), output_size(heads))
     chief = is_chief(strategy)
     callbacks, checkpoint = _callbacks(out, saved, config, chief)
+    if first_epoch < config.epochs:  # a run killed after its last epoch resumes straight to _finish
+        # known lengths: Keras then neither probes for the end of the data nor warns about it
+        train_data = vote_dataset(data, "train", heads, augmentation, config.batch_size, config.seed,
+                                  config.min_votes, epochs=(first_epoch, config.epochs), filter_head=filter_head).apply(
+            tf.data.experimental.assert_cardinality(steps * (config.epochs - first_epoch)))
+        val_data = vote_dataset(data, "val", heads, augmentation, config.batch_size, config.seed, config.min_votes,
+                                filter_head=filter_head).apply(
+            tf.data.experimental.assert_cardinality(math.ceil(n_val / config.batch_size)))
     if first_epoch < config.epochs and isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         fit_distributed(model, strategy, train_data, val_data, first_epoch, config.epochs, steps, callbacks)
     elif first_epoch < config.epochs:
@@ -331,8 +334,9 @@ def _finish(out: Path, data: Path, manifest: dict, config: TrainConfig, augmenta
         "question": config.question,
         "schema": schema.name,
         "heads": [{"question": h.question, "answers": list(h.answers), "all_answers": list(h.all_answers),
-                   "offset": h.offset, "expected_votes": schema.question(h.question).expected_votes}
-                  for h in heads],
+                   "offset": h.offset, "expected_votes": schema.question(h.question).expected_votes,
+                   "mean_votes": round(float(labels.mean_votes[h.offset]), 3)} for h in heads],
+        "image": manifest["image"],
         "augmentation": augmentation.to_json(),
         "config": asdict(config),
         "data": {"path": str(data.resolve()), "source": manifest["source"], "fingerprint": manifest["fingerprint"],

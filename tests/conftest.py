@@ -35,3 +35,18 @@ def gz2_catalogue(project: GZ2Project, **options) -> Catalogue:
 @pytest.fixture
 def gz2(tmp_path: Path) -> GZ2Project:
     return make_gz2(tmp_path / "gz2")
+
+
+@pytest.fixture(scope="session")
+def tiny_bar(tmp_path_factory) -> tuple[Path, Path]:
+    """(records, model directory): 160 simulated galaxies and a bar model trained for one epoch at 32 px."""
+    from galzoo_tf.prepare import PrepareOptions, write_records
+    from galzoo_tf.sources.synthetic import load_synthetic
+    from galzoo_tf.training import TrainConfig, train
+
+    root = tmp_path_factory.mktemp("tiny")
+    write_records(load_synthetic(160, seed=2), root / "records", PrepareOptions(test_size=40, val_fraction=0.25,
+                                                                               seed=2), workers=0)
+    train(root / "records", root / "bar", TrainConfig(question="bar", epochs=1, image_size=32, batch_size=32),
+          verbose=0)
+    return root / "records", root / "bar"

@@ -38,3 +38,13 @@ def test_a_perfectly_calibrated_posterior_has_coverage_error_near_zero():
     single = count_probabilities(rho.mean(axis=1, keepdims=True), totals)  # Binomial(N, mean rho): narrower
     narrow = coverage_table(single, summarise_counts(single).mode, observed, totals)
     assert narrow[0].error > 0.03  # ignoring the spread between passes makes the posterior overconfident
+
+
+def test_undefined_coverage_errors_are_null_in_json_and_never_the_tuned_best():
+    from galzoo_tf.calibrate import calibration_score
+    from galzoo_tf.fileio import nan_to_null
+
+    errors = {"0.02": float("nan"), "0.05": 0.1, "0.10": 0.1, "0.20": 0.1}
+    assert nan_to_null({"mc": errors, "counts": [1.0, float("inf")], "n": 3}) == {
+        "mc": {**errors, "0.02": None}, "counts": [1.0, None], "n": 3}
+    assert calibration_score({"coverage_error": {"mc": errors}}) == float("inf")

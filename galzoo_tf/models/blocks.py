@@ -7,23 +7,16 @@ import keras
 
 @keras.saving.register_keras_serializable(package="galzoo")
 class MCDropout(keras.layers.Dropout):
-    """Dropout that can be switched on at inference on its own, for MC dropout sampling.
+    """The dropout layer MC dropout samples through; its random state is saved with the model.
 
-    Setting ``sampling = True`` keeps this layer dropping units when the model runs with
-    ``training=False``, so batch normalisation elsewhere stays in inference mode (calling
-    the whole model with ``training=True`` would corrupt every sample). Its random state
-    is saved with the model, so a resumed training run draws the same masks as an
-    uninterrupted one (Keras does not save a Dropout's seed state).
+    Training uses it as a plain Dropout. At prediction ``galzoo_tf.posterior.Sampler`` splits
+    the model at this layer (found by its name, ``mc_dropout``) and draws its own masks, keyed
+    per galaxy and pass, so batch normalisation elsewhere stays in inference mode. Saving the
+    seed state makes a resumed training run draw the same masks as an uninterrupted one
+    (Keras does not save a Dropout's seed state).
     """
 
     STATE_KEY = "seed_generator_state"
-
-    def __init__(self, rate: float, **kwargs) -> None:
-        super().__init__(rate, **kwargs)
-        self.sampling = False
-
-    def call(self, inputs, training=None):
-        return super().call(inputs, training=True if self.sampling else training)
 
     def save_own_variables(self, store) -> None:
         store[self.STATE_KEY] = keras.ops.convert_to_numpy(self.seed_generator.state)

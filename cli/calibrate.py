@@ -1,0 +1,112 @@
+"""`galzoo calibrate`: coverage error of the vote posteriors, the paper's figures, and recalibration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from galzoo_cli.console import counting, friendly_errors, report, table
+from galzoo_cli.predict import BatchSize, Passes, Seed, Tta
+from galzoo_tf.errors import BadInputError
+
+
+def parse_rates(text: str | None) -> tuple[float, ...]:
+    """'0.05,0.1,0.2' -> (0.05, 0.1, 0.2); a clear error for anything else."""
+    if not text:
+        return ()
+    try:
+        return tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise BadInputError("bad option", f"--tune-dropout takes comma-separated rates like 0.1,0.3,0.5, "
+                                          f"not {text!r}") from None
+
+
+def _percent(value: float | None) -> str:
+    return "" if value is None else f"{100 * value:+.1f}%"
+
+
+def paper_questions(question: str) -> list[str]:
+    """The paper's table for the model's question, or both (smooth and bar) for any other question."""
+    from galzoo_tf.calibrate import PAPER_TABLES
+
+    return [question] if question in PAPER_TABLES else list(PAPER_TABLES)
+
+
+def coverage_rows(result: dict, question: str) -> list[list[str]]:
+    """One row per maximum error: ours (single, MC, recalibrated, ensemble) beside the paper's Tables 1-2."""
+    from galzoo_tf.calibrate import PAPER_TABLES
+    from galzoo_tf.calibration import PAPER_MAX_ERRORS
+
+    rows = []
+    for index, max_error in enumerate(PAPER_MAX_ERRORS):
+        key = f"{max_error:.2f}"
+        ours = [_percent(result["coverage_error"][kind][key]) for kind in ("single", "mc")]
+        extra = [_percent(result[name]["coverage_error"]["mc"][key]) for name in ("recalibrated", "ensemble")
+                 if name in result]
+        paper = [_percent(PAPER_TABLES[q][kind][index]) for q in paper_questions(question)
+                 for kind in ("single", "mc")]
+        rows.append([key, *ours, *extra, *paper])
+    return rows
+
+
+def _columns(result: dict, question: str) -> list[str]:
+    extra = [f"tuned MC (rate {result['recalibrated']['dropout_rate']:g})"] if "recalibrated" in result else []
+    extra += ["ensemble MC"] if "ensemble" in result else []
+    paper = [f"paper {q} {kind}" for q in paper_questions(question) for kind in ("single", "MC")]
+    return ["max error", "ours single", "ours MC", *extra, *paper]
+
+
+def _rmse_rows(result: dict) -> list[list[str]]:
+    rmse = result["rmse"]
+    rows = [["RMSE of most likely k/N vs observed k/N", f"{rmse['fraction_vs_observed']:.4f}"],
+            [f"binomial noise floor (from {rmse['noise_floor_from']})", f"{rmse['noise_floor']:.4f}"]]
+    if "fraction_vs_truth" in rmse:
+        rows += [["RMSE of most likely k/N vs true rho", f"{rmse['fraction_vs_truth']:.4f}"],
+                 ["RMSE of mean rho vs true rho", f"{rmse['rho_mean_vs_truth']:.4f}"]]
+    return rows
+
+
+@friendly_errors
+def calibrate(
+    model: Annotated[Path, typer.Option("--model", "-m", help="Model directory from `galzoo train`.")],
+    data: Annotated[Path, typer.Option(help="Record folder with votes (from `galzoo prepare`).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Report folder: calibration.json and PNG figures.")],
+    split: Annotated[str, typer.Option(help="Split to measure calibration on.")] = "test",
+    passes: Passes = 30,
+    tta: Tta = True,
+    batch_size: BatchSize = 32,
+    seed: Seed = 0,
+    tune_dropout: Annotated[str | None, typer.Option(help="Comma-separated test-time dropout rates to try on "
+                                                          "the validation split, e.g. 0.5,0.7,0.9; the best "
+                                                          "calibrated is saved in the model's galzoo.json and "
+                                                          "used by `galzoo predict`.")] = None,
+    tune_split: Annotated[str, typer.Option(help="Split the dropout rate is tuned on.")] = "val",
+    ensemble: Annotated[list[Path] | None, typer.Option(help="Another model directory of the same question to "
+                                                             "pool samples with (repeat for more).")] = None,
+) -> None:
+    """Measure how well the vote posteriors are calibrated (coverage error, Walmsley et al. 2019 eq. 11-13), draw the paper's figures, and recalibrate.
+
+    Coverage error = (expected - actual) / actual galaxies whose vote fraction lies within a maximum error of the prediction: positive means overconfident. The paper's models are overconfident; --tune-dropout widens the MC dropout posterior, --ensemble pools several models.
+    """  # noqa: E501
+    from galzoo_tf.calibrate import CalibrateOptions
+    from galzoo_tf.calibrate import calibrate as run
+    from galzoo_tf.model_dir import load_vote_model
+
+    rates = parse_rates(tune_dropout)
+    if tune_split == split and rates:
+        raise BadInputError("bad option", f"tune on another split than the one reported (--split {split})")
+    options = CalibrateOptions(split=split, passes=passes, tta=tta, seed=seed, batch_size=batch_size,
+                               tune_dropout=rates, tune_split=tune_split)
+    vote_model = load_vote_model(model)
+    with counting("sampling posteriors") as progress:
+        result = run(vote_model, data, out, options, [load_vote_model(p) for p in ensemble or []], progress)
+    question = vote_model.sidecar["question"]
+    report.print(table(f"coverage error on the {split} split ({result['galaxies']:,} galaxies, T = {passes}): "
+                       "+ overconfident, - underconfident", _columns(result, question),
+                       coverage_rows(result, question)))
+    final = result.get("recalibrated", result)
+    report.print(table("point metrics" + (" (recalibrated)" if "recalibrated" in result else ""), ["", ""],
+                       _rmse_rows(final)))
+    report.print(f"report: {out / 'calibration.json'}; figures: {', '.join(result['figures'][:3])}, ... in {out}")

@@ -1,0 +1,83 @@
+"""`galzoo predict`: a posterior catalogue (FITS, CSV or Parquet) from a trained vote model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from galzoo_cli.console import counting, friendly_errors, report, table
+from galzoo_tf.errors import BadInputError
+
+Models = Annotated[list[Path], typer.Option("--model", "-m", help="Model directory from `galzoo train`; repeat "
+                                                                   "for an ensemble (samples are pooled).")]
+Passes = Annotated[int, typer.Option(help="Posterior samples T per galaxy and model (MC dropout x test-time "
+                                          "augmentation).", min=1)]
+Tta = Annotated[bool, typer.Option("--tta/--no-tta", help="Augment each pass (default), or run the "
+                                                          "convolutional trunk once and sample only dropout "
+                                                          "(about T times faster).")]
+BatchSize = Annotated[int, typer.Option(help="Galaxies per batch (each is run T times at once).", min=1)]
+Seed = Annotated[int, typer.Option(help="Seed of every augmentation and dropout mask (keyed per galaxy).")]
+
+
+def _source(data: Path | None, images: Path | None, fits_dir: Path | None, split: str | None, skip_bad: bool,
+            image_spec):
+    from galzoo_tf.inputs import FolderSource, RecordSource
+
+    given = [p for p in (data, images, fits_dir) if p is not None]
+    if len(given) != 1:
+        raise BadInputError("bad option", "give exactly one input: --data RECORDS, --images DIR or --fits DIR")
+    if data is not None:
+        return RecordSource(data, split)
+    return FolderSource(images or fits_dir, image_spec, fits_only=fits_dir is not None, skip_bad=skip_bad)
+
+
+@friendly_errors
+def predict(
+    model: Models,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Catalogue file: .fits (astropy table), .csv or "
+                                                          ".parquet. A .json with provenance goes beside it.")],
+    data: Annotated[Path | None, typer.Option(help="Record folder from `galzoo prepare`.")] = None,
+    images: Annotated[Path | None, typer.Option(help="Folder of JPEG/PNG/FITS images (searched recursively); "
+                                                     "the id is the path without suffix.")] = None,
+    fits_dir: Annotated[Path | None, typer.Option("--fits", help="Folder of FITS images or cubes (NaN pixels "
+                                                                  "are filled with the median).")] = None,
+    split: Annotated[str | None, typer.Option(help="With --data: only this split (train, val, test).")] = None,
+    passes: Passes = 30,
+    tta: Tta = True,
+    batch_size: BatchSize = 32,
+    seed: Seed = 0,
+    save_samples: Annotated[bool, typer.Option("--save-samples", help="Also store every rho sample (an array "
+                                                                      "column per answer).")] = False,
+    interval: Annotated[float, typer.Option(help="Central interval of the predicted vote fraction.",
+                                            min=0.01, max=0.999)] = 0.9,
+    dropout_rate: Annotated[float | None, typer.Option(help="Test-time dropout rate (default: the one "
+                                                            "`galzoo calibrate --tune-dropout` chose, else "
+                                                            "the training rate).", min=0, max=0.99)] = None,
+    skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip unreadable or wrong-size images (counted) "
+                                                              "instead of stopping.")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run from the rows it "
+                                                          "wrote.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing catalogue.")] = False,
+) -> None:
+    """Write a posterior catalogue: for every galaxy and answer, rho's mean, spread and percentiles, and the predicted vote fraction with its interval at the question's typical N.
+
+    Memory is bounded by the batch, never by the catalogue: rows are flushed to disk as they come, so an interrupted run continues with --resume. Columns: docs/posteriors.md.
+    """  # noqa: E501
+    from galzoo_tf.model_dir import load_vote_model
+    from galzoo_tf.predict import PredictOptions
+    from galzoo_tf.predict import predict as run
+
+    if not model:
+        raise BadInputError("bad option", "give a model: --model DIR (from `galzoo train`)")
+    models = [load_vote_model(path) for path in model]
+    source = _source(data, images, fits_dir, split, skip_bad, models[0].image)
+    options = PredictOptions(passes=passes, tta=tta, seed=seed, save_samples=save_samples, interval=interval,
+                             dropout_rate=dropout_rate, batch_size=batch_size)
+    with counting("predicting") as progress:
+        result = run(models, source, out, options, resume=resume, overwrite=overwrite, progress=progress)
+    rows = [["galaxies", f"{result.rows:,}"], ["samples per galaxy", f"{passes * len(models)}"],
+            ["speed", f"{result.galaxies_per_second:,.1f} galaxies/s"]]
+    rows += [[f"skipped: {reason}", f"{count:,}"] for reason, count in result.skipped.items()]
+    report.print(table(f"posterior catalogue {out}", ["", ""], rows))

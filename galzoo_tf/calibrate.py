@@ -1,0 +1,304 @@
+"""`galzoo calibrate`: how well the vote posteriors are calibrated, and recalibration of the dropout rate.
+
+The test split is sampled once: trunk features of every (galaxy, pass) are kept, so the
+MC dropout posterior at any test-time dropout rate costs only the dropout and output
+layers. For each set of samples we report the coverage error (Walmsley et al. 2019, eq.
+11-13) of the MC mixture posterior and of the single-network posterior Binomial(N, mean
+rho), both around the same prediction k_hat (the MC posterior's most likely k), the RMSE of
+k_hat / N against k / N with the binomial noise floor, and, on simulated records, both
+against the true rho. Tuning evaluates candidate rates on the validation split, picks the
+one with the smallest mean |coverage error| at the paper's four maximum errors and stores
+it in galzoo.json, where `galzoo predict` finds it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from galzoo_tf import __version__
+from galzoo_tf.calibration import PAPER_MAX_ERRORS, coverage_table
+from galzoo_tf.errors import BadInputError
+from galzoo_tf.fileio import nan_to_null, write_json_atomic
+from galzoo_tf.heads import BinomialHead
+from galzoo_tf.inputs import RecordSource
+from galzoo_tf.model_dir import VoteModel, check_same_heads, record_posterior
+from galzoo_tf.posterior import Sampler, count_probabilities, summarise_counts
+from galzoo_tf.records import read_manifest
+
+FINE_GRID = tuple(np.round(np.linspace(0.01, 0.5, 50), 3))
+PAPER_TABLES = {  # Walmsley et al. 2019, Tables 1-2: coverage error without / with MC dropout
+    "smooth": {"single": (0.496, 0.385, 0.261, 0.079), "mc": (0.165, 0.134, 0.094, 0.054)},
+    "bar": {"single": (0.922, 0.855, 0.578, 0.226), "mc": (0.455, 0.424, 0.292, 0.118)},
+}
+
+
+def key(max_error: float) -> str:
+    return f"{max_error:.2f}"
+
+
+@dataclass
+class SplitFeatures:
+    """One split sampled by one or more models: trunk features per model, observed votes, truth if simulated."""
+
+    heads: list[BinomialHead]
+    features: list[np.ndarray]  # per model: (galaxies * passes, width)
+    indices: np.ndarray
+    ids: np.ndarray
+    counts: dict[str, np.ndarray]  # question -> (galaxies, answers): observed k of every answer
+    totals: dict[str, np.ndarray]  # question -> (galaxies,): N
+    truth: dict[str, np.ndarray]  # question -> (galaxies, answers): true rho (simulated records only)
+
+
+def vote_keys(heads: Sequence[BinomialHead], manifest: dict) -> tuple[list[str], list[str]]:
+    """Record features calibration reads: every answer's count and the total, and true rho when simulated."""
+    ints = [f"{h.question}/{a}/count" for h in heads for a in h.all_answers] + [h.total_key for h in heads]
+    truth = [f"truth/rho/{h.question}/{a}" for h in heads for a in h.all_answers]
+    simulated = all(k in manifest["float_features"] for k in truth)
+    return ints, truth if simulated else []
+
+
+def sample_split(samplers: list[Sampler], heads: list[BinomialHead], data: Path, split: str, batch_size: int,
+                 progress: Callable[[int, int], None] | None = None) -> SplitFeatures:
+    """Run every model's trunk over a split once, keeping features and the votes (and truth) of each galaxy."""
+    probe = RecordSource(data, split)
+    ints, floats = vote_keys(heads, probe.manifest)
+    source = RecordSource(data, split, ints + floats)
+    features: list[list[np.ndarray]] = [[] for _ in samplers]
+    columns: dict[str, list[np.ndarray]] = {k: [] for k in ints + floats}
+    indices, ids, done = [], [], 0
+    for batch in source.batches(batch_size):
+        for store, sampler in zip(features, samplers, strict=True):
+            store.append(sampler.features(batch.images, batch.indices).numpy())
+        for name in columns:
+            columns[name].append(batch.columns[name])
+        indices.append(batch.indices)
+        ids.extend(batch.ids)
+        done += batch.consumed
+        if progress:
+            progress(done, source.total)
+    joined = {name: np.concatenate(parts) for name, parts in columns.items()}
+    return SplitFeatures(heads, [np.concatenate(f) for f in features], np.concatenate(indices), np.asarray(ids),
+                         {h.question: np.stack([joined[f"{h.question}/{a}/count"] for a in h.all_answers], 1)
+                          for h in heads},
+                         {h.question: joined[h.total_key] for h in heads},
+                         {h.question: np.stack([joined[f"truth/rho/{h.question}/{a}"] for a in h.all_answers], 1)
+                          for h in heads} if floats else {})
+
+
+def rho_samples(split: SplitFeatures, samplers: list[Sampler], rates: Sequence[float | None],
+                chunk: int = 512) -> dict[str, np.ndarray]:
+    """Per question, rho of every answer (galaxies, passes x models, answers) at the given test-time rates."""
+    logits = []
+    for sampler, features, rate in zip(samplers, split.features, rates, strict=True):
+        rows = chunk * sampler.passes
+        logits.append(np.concatenate([
+            sampler.logits_from_features(features[start * sampler.passes:start * sampler.passes + rows],
+                                         split.indices[start:start + chunk], rate).numpy()
+            for start in range(0, len(split.indices), chunk)]))
+    stacked = np.concatenate(logits, axis=1)
+    return {h.question: h.rho(stacked).numpy() for h in split.heads}
+
+
+@dataclass(frozen=True)
+class Outcomes:
+    """Rows to score, one per (galaxy asked the question, answer with its own output)."""
+
+    rho: np.ndarray  # (rows, samples)
+    observed: np.ndarray
+    total_votes: np.ndarray
+    ids: np.ndarray
+    truth: np.ndarray | None
+
+
+def outcomes(split: SplitFeatures, rho: dict[str, np.ndarray], min_votes: int = 1) -> Outcomes:
+    """Pool the answers with an output (a two-answer question's first) of every question, N >= min_votes."""
+    parts = []
+    for head in split.heads:
+        asked = split.totals[head.question] >= max(min_votes, 1)
+        for index in range(head.size):
+            truth = split.truth[head.question][asked, index] if split.truth else None
+            parts.append((rho[head.question][asked, :, index], split.counts[head.question][asked, index],
+                          split.totals[head.question][asked], split.ids[asked], truth))
+    if not sum(len(p[1]) for p in parts):
+        raise BadInputError("no galaxies", f"no galaxy of the split has at least {max(min_votes, 1)} votes")
+    truth = np.concatenate([p[4] for p in parts]) if split.truth else None
+    return Outcomes(*(np.concatenate([p[i] for p in parts]) for i in range(4)), truth)
+
+
+def _coverage_block(probabilities: np.ndarray, predicted: np.ndarray, rows: Outcomes,
+                    grid: Sequence[float]) -> dict:
+    table = coverage_table(probabilities, predicted, rows.observed, rows.total_votes, grid)
+    return {"coverage_error": {key(c.max_error): c.error for c in table},
+            "expected_count": {key(c.max_error): c.expected for c in table},
+            "actual_count": {key(c.max_error): c.actual for c in table}}
+
+
+def truth_coverage(rows: Outcomes, max_errors: Sequence[float]) -> dict:
+    """Coverage of the rho posterior (the samples) around mean rho, against the true rho of simulated galaxies."""
+    centre = rows.rho.mean(axis=1)
+    result: dict = {"mc": {}, "single": {}}
+    for max_error in max_errors:
+        actual = int((np.abs(rows.truth - centre) < max_error).sum())
+        expected = {"mc": float((np.abs(rows.rho - centre[:, None]) < max_error).mean(axis=1).sum()),
+                    "single": float(len(centre))}  # a point estimate expects to be right every time
+        for name, value in expected.items():
+            result[name][key(max_error)] = (value - actual) / actual if actual else float("nan")
+    return result
+
+
+@dataclass(frozen=True)
+class Scored:
+    """The MC and single-network posteriors of k for every row, and the prediction k_hat both are judged on."""
+
+    rows: Outcomes
+    mc: np.ndarray
+    single: np.ndarray
+    predicted: np.ndarray
+
+    @classmethod
+    def of(cls, rows: Outcomes) -> Scored:
+        mc = count_probabilities(rows.rho, rows.total_votes)
+        single = count_probabilities(rows.rho.mean(axis=1, keepdims=True), rows.total_votes)
+        return cls(rows, mc, single, summarise_counts(mc).mode)
+
+    def coverage(self, max_errors: Sequence[float]) -> dict:
+        blocks = {name: _coverage_block(p, self.predicted, self.rows, max_errors)
+                  for name, p in (("mc", self.mc), ("single", self.single))}
+        return {name: {which: blocks[which][name] for which in blocks} for name in blocks["mc"]}
+
+
+def evaluate(rows: Outcomes, max_errors: Sequence[float] = PAPER_MAX_ERRORS) -> dict:
+    """Coverage (MC and single network), point metrics, and truth metrics on simulated data."""
+    scored = Scored.of(rows)
+    fraction, observed = scored.predicted / rows.total_votes, rows.observed / rows.total_votes
+    rho = rows.rho.mean(axis=1) if rows.truth is None else rows.truth
+    report = {**scored.coverage(max_errors), "galaxies": int(len(rows.observed))}
+    report["rmse"] = {"fraction_vs_observed": float(np.sqrt(np.mean((fraction - observed) ** 2))),
+                      "noise_floor": float(np.sqrt(np.mean(rho * (1 - rho) / rows.total_votes))),
+                      "noise_floor_from": "true rho" if rows.truth is not None else "predicted mean rho"}
+    if rows.truth is not None:
+        report["rmse"]["fraction_vs_truth"] = float(np.sqrt(np.mean((fraction - rows.truth) ** 2)))
+        report["rmse"]["rho_mean_vs_truth"] = float(np.sqrt(np.mean((rows.rho.mean(axis=1) - rows.truth) ** 2)))
+        report["truth"] = {"coverage_error": truth_coverage(rows, max_errors)}
+    return report
+
+
+def calibration_score(report: dict) -> float:
+    """What tuning minimises: mean |MC coverage error| over the paper's four maximum errors."""
+    score = float(np.mean([abs(report["coverage_error"]["mc"][key(e)]) for e in PAPER_MAX_ERRORS]))
+    return score if np.isfinite(score) else float("inf")  # no galaxy inside a window: never the best
+
+
+def tune_dropout(split: SplitFeatures, samplers: list[Sampler], rates: Sequence[float], min_votes: int) -> dict:
+    """Evaluate candidate test-time dropout rates of the first model on a split; the best and every score."""
+    scores = {}
+    for rate in rates:
+        if not 0 <= rate < 1:
+            raise BadInputError("bad option", f"--tune-dropout rates must be in [0, 1), not {rate}")
+        chosen = [rate] + [None] * (len(samplers) - 1)
+        report = evaluate(outcomes(split, rho_samples(split, samplers, chosen), min_votes))
+        scores[f"{rate:g}"] = {"score": calibration_score(report), "coverage_error": report["coverage_error"]["mc"]}
+    best = min(scores, key=lambda r: scores[r]["score"])
+    return {"dropout_rate": float(best), "scores": scores,
+            "criterion": "smallest mean |MC coverage error| at max errors 0.02, 0.05, 0.10, 0.20"}
+
+
+def store_choice(model: VoteModel, tuning: dict, data: Path, split: str, passes: int, tta: bool, seed: int) -> None:
+    """Write the tuned rate into galzoo.json, with what it was tuned on."""
+    record_posterior(model.path, {"dropout_rate": tuning["dropout_rate"], "tuned_on": {
+        "data": str(Path(data).resolve()), "split": split, "fingerprint": read_manifest(data)["fingerprint"],
+        "passes": passes, "tta": tta, "seed": seed}, "criterion": tuning["criterion"],
+        "galzoo_version": __version__})
+
+
+@dataclass(frozen=True)
+class CalibrateOptions:
+    """What calibrate samples and how; the seed keys every augmentation and dropout mask."""
+
+    split: str = "test"
+    passes: int = 30
+    tta: bool = True
+    seed: int = 0
+    batch_size: int = 32
+    tune_dropout: tuple[float, ...] = ()
+    tune_split: str = "val"
+    panels: int = 8  # galaxies in the posterior figure
+
+
+def figures(out: Path, name: str, rows: Outcomes, split: SplitFeatures, rho: dict[str, np.ndarray],
+            options: CalibrateOptions) -> list[Path]:
+    """The paper's figures for one set of samples: Figs. 4-5, 7, 8, 9-10."""
+    from galzoo_tf import calibration_plots as plots
+
+    scored, suffix = Scored.of(rows), "" if name == "model" else f"-{name}"
+    grid = scored.coverage(FINE_GRID)
+    label = f"{'+'.join(h.question for h in split.heads)} ({name}, {options.split} split)"
+    written = [plots.plot_coverage(out / f"coverage{suffix}.png", np.array(FINE_GRID),
+                                   {"MC dropout": np.array(list(grid["expected_count"]["mc"].values())),
+                                    "single network": np.array(list(grid["expected_count"]["single"].values()))},
+                                   np.array(list(grid["actual_count"]["mc"].values())), f"coverage: {label}")]
+    chosen = np.random.default_rng(options.seed).choice(len(rows.ids), min(options.panels, len(rows.ids)),
+                                                        replace=False)
+    written.append(plots.plot_count_posteriors(
+        out / f"posteriors{suffix}.png", scored.mc[chosen], scored.single[chosen], rows.observed[chosen],
+        rows.total_votes[chosen], [str(i) for i in rows.ids[chosen]], f"posteriors of k: {label}"))
+    written.append(plots.plot_distributions(
+        out / f"distributions{suffix}.png", scored.predicted / rows.total_votes, rows.observed / rows.total_votes,
+        scored.predicted, rows.observed, f"predicted vs observed: {label}"))
+    for head in split.heads:
+        asked = split.totals[head.question] >= 1
+        scores = rho[head.question][asked].mean(axis=1)
+        majority = split.counts[head.question][asked].argmax(axis=1)
+        answers = list(head.all_answers)
+        written.append(plots.plot_roc(out / f"roc-{head.question}{suffix}.png", scores, majority, answers,
+                                      f"majority answer, {head.question}: {label}"))
+        written.append(plots.plot_confusion(out / f"confusion-{head.question}{suffix}.png", scores.argmax(axis=1),
+                                            majority, answers, f"majority answer, {head.question}: {label}"))
+    return written
+
+
+def _assess(out: Path, name: str, split: SplitFeatures, samplers: list[Sampler], rates: list[float | None],
+            min_votes: int, options: CalibrateOptions) -> dict:
+    """Evaluate one set of samples of the split and draw its figures."""
+    view = SplitFeatures(split.heads, split.features[:len(samplers)], split.indices, split.ids, split.counts,
+                         split.totals, split.truth)
+    rho = rho_samples(view, samplers, rates)
+    rows = outcomes(view, rho, min_votes)
+    report = evaluate(rows)
+    report["figures"] = [p.name for p in figures(out, name, rows, view, rho, options)]
+    return report
+
+
+def calibrate(model: VoteModel, data: Path, out: Path, options: CalibrateOptions,
+              ensemble: Sequence[VoteModel] = (), progress: Callable[[int, int], None] | None = None) -> dict:
+    """Write ``out/calibration.json`` and the figures; tune the dropout rate and assess ensembles when asked."""
+    members = [model, *ensemble]
+    check_same_heads(members)
+    out.mkdir(parents=True, exist_ok=True)
+    min_votes, heads = model.sidecar["config"].get("min_votes", 1), model.heads
+    samplers = [m.sampler(options.passes, options.tta, options.seed) for m in members]
+    split = sample_split(samplers, heads, data, options.split, options.batch_size, progress)
+    report = {"galzoo_version": __version__, "seed": options.seed, "split": options.split,
+              "passes": options.passes, "tta": options.tta, "min_votes": min_votes,
+              "model": {"path": str(model.path.resolve()), "sha256": model.checksum(),
+                        "dropout_rate": samplers[0].rate},
+              "data": {"path": str(Path(data).resolve()), "fingerprint": RecordSource(data).manifest["fingerprint"]},
+              **_assess(out, "model", split, samplers[:1], [None], min_votes, options)}
+    if options.tune_dropout:
+        tuning_split = sample_split(samplers[:1], heads, data, options.tune_split, options.batch_size, progress)
+        tuning = tune_dropout(tuning_split, samplers[:1], options.tune_dropout, min_votes)
+        store_choice(model, tuning, data, options.tune_split, options.passes, options.tta, options.seed)
+        report["recalibrated"] = {"method": f"test-time dropout rate tuned on the {options.tune_split} split",
+                                  "dropout_rate": tuning["dropout_rate"], "tuning": tuning,
+                                  **_assess(out, "recalibrated", split, samplers[:1], [tuning["dropout_rate"]],
+                                            min_votes, options)}
+    if ensemble:
+        rates = [report.get("recalibrated", {}).get("dropout_rate")] + [None] * len(ensemble)
+        report["ensemble"] = {"models": [{"path": str(m.path.resolve()), "sha256": m.checksum()} for m in members],
+                              **_assess(out, "ensemble", split, samplers, rates, min_votes, options)}
+    write_json_atomic(out / "calibration.json", nan_to_null(report))  # undefined errors: null
+    return report

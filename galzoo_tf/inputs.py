@@ -1,0 +1,146 @@
+"""Galaxies to predict on, streamed in batches: prepared records, or a folder of images or FITS files.
+
+A source yields batches in a fixed order and can start after the first ``skip`` galaxies,
+so an interrupted prediction resumes where its written rows end. Memory is bounded by the
+batch: records stream through tf.data, image files are decoded a batch at a time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from galzoo_tf import records
+from galzoo_tf.errors import BadInputError
+from galzoo_tf.images import is_fits, load_image
+from galzoo_tf.layout import ImageSpec
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".fits", ".fit", ".fits.gz", ".fit.gz")
+FITS_SUFFIXES = (".fits", ".fit", ".fits.gz", ".fit.gz")
+
+
+@dataclass
+class Batch:
+    """The next galaxies of the input (bad images skipped, when asked)."""
+
+    consumed: int  # input items this batch used up, bad images included
+    ids: list[str]
+    images: np.ndarray
+    indices: np.ndarray  # input index of each galaxy: keys its random draws
+    columns: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+class RecordSource:
+    """Prepared records (one split or all), with any stored int/float features asked for."""
+
+    def __init__(self, folder: Path, split: str | None = None, keys: Sequence[str] = ()) -> None:
+        self.folder = Path(folder)
+        self.manifest = records.read_manifest(self.folder)
+        if split is not None and not self.manifest["splits"].get(split):
+            raise BadInputError("empty split", f"{self.folder}: no galaxies in the {split!r} split")
+        self.split, self.keys = split, tuple(keys)
+        self.paths = records.shard_paths(self.folder, self.manifest, split)
+        self.total = self.manifest["splits"][split] if split else self.manifest["total"]
+        self.skipped: dict[str, int] = {}
+
+    def describe(self) -> dict:
+        return {"records": str(self.folder.resolve()), "split": self.split or "all",
+                "fingerprint": self.manifest["fingerprint"]}
+
+    def identity(self) -> dict:
+        """What a resumed run must find again (cheap to compute)."""
+        return self.describe()
+
+    def _spec(self) -> dict[str, tf.io.FixedLenFeature]:
+        spec = records.feature_spec(self.manifest)
+        missing = [key for key in self.keys if key not in spec]
+        if missing:
+            raise BadInputError("missing column", f"{self.folder}: records have no {', '.join(missing[:4])}")
+        return {key: spec[key] for key in ("id", "image", "split", *self.keys)}
+
+    def batches(self, batch_size: int, skip: int = 0) -> Iterator[Batch]:
+        spec, image = self._spec(), ImageSpec.from_json(self.manifest["image"])
+
+        def parse(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
+            features = tf.io.parse_single_example(serialized, spec)
+            return {**features, "image": records.decode_image(features["image"], image)}
+
+        dataset = tf.data.TFRecordDataset(self.paths).skip(skip)  # skips raw bytes: nothing decoded
+        dataset = dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        index = skip
+        for batch in dataset.batch(batch_size).prefetch(2).as_numpy_iterator():
+            count = len(batch["id"])
+            yield Batch(count, [i.decode() for i in batch["id"]], batch["image"],
+                        np.arange(index, index + count), {"split": batch["split"].astype(str),
+                                                          **{key: batch[key] for key in self.keys}})
+            index += count
+
+
+class FolderSource:
+    """Image files under a folder (sorted by relative path); the id is the relative path without suffix."""
+
+    def __init__(self, root: Path, image: ImageSpec, fits_only: bool = False, skip_bad: bool = False,
+                 threads: int = 4) -> None:
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise BadInputError("missing folder", f"{self.root}: no such folder of images")
+        suffixes = FITS_SUFFIXES if fits_only else IMAGE_SUFFIXES
+        self.files = sorted(p for p in self.root.rglob("*") if p.is_file() and p.name.lower().endswith(suffixes))
+        if not self.files:
+            raise BadInputError("no images", f"{self.root}: no {' / '.join(suffixes)} files found")
+        self.image, self.skip_bad, self.threads = image, skip_bad, threads
+        self.total, self.skipped = len(self.files), {}
+
+    def describe(self) -> dict:
+        """The folder and a checksum over every file's name and content."""
+        digest = hashlib.sha256()
+        for path in self.files:
+            digest.update(path.relative_to(self.root).as_posix().encode() + b"\0" + path.read_bytes())
+        return {"images": str(self.root.resolve()), "files": self.total, "sha256": digest.hexdigest()}
+
+    def identity(self) -> dict:
+        """What a resumed run must find again: the folder and its files (contents are hashed at the end)."""
+        return {"images": str(self.root.resolve()), "files": self.total}
+
+    def galaxy_id(self, path: Path) -> str:
+        name = path.relative_to(self.root).as_posix()
+        suffix = next(s for s in FITS_SUFFIXES + IMAGE_SUFFIXES if name.lower().endswith(s))
+        return name[: -len(suffix)]
+
+    def _load(self, path: Path) -> np.ndarray | BadInputError:
+        """The image as float32 0-1 (JPEG/PNG) or flux (FITS) with the model's channel count."""
+        try:
+            pixels = load_image(path, self.image.shape[0])
+        except BadInputError as error:
+            return error
+        pixels = pixels.astype(np.float32) / 255 if pixels.dtype == np.uint8 else pixels
+        channels = self.image.shape[-1]
+        if pixels.shape[-1] == 1 and channels > 1:
+            pixels = np.repeat(pixels, channels, axis=-1)
+        if pixels.shape[-1] != channels:
+            kind = "FITS planes" if is_fits(path) else "colours"
+            return BadInputError("bad image shape", f"{path}: {pixels.shape[-1]} {kind}; the model was trained "
+                                                    f"on {channels}")
+        return pixels
+
+    def batches(self, batch_size: int, skip: int = 0) -> Iterator[Batch]:
+        with ThreadPoolExecutor(self.threads) as pool:
+            for start in range(skip, self.total, batch_size):
+                chunk = self.files[start:start + batch_size]
+                loaded = list(pool.map(self._load, chunk))
+                kept = [i for i, item in enumerate(loaded) if not isinstance(item, BadInputError)]
+                for item in loaded:
+                    if isinstance(item, BadInputError):
+                        if not self.skip_bad:
+                            raise item
+                        self.skipped[item.reason] = self.skipped.get(item.reason, 0) + 1
+                images = np.stack([loaded[i] for i in kept]) if kept else \
+                    np.zeros((0, *self.image.shape), np.float32)
+                yield Batch(len(chunk), [self.galaxy_id(chunk[i]) for i in kept], images,
+                            np.array([start + i for i in kept], dtype=np.int64))

@@ -1,0 +1,93 @@
+"""A trained vote model directory as later stages read it: model.keras, galzoo.json, posterior settings.
+
+``galzoo.json`` may carry a ``posterior`` section written by ``galzoo calibrate
+--tune-dropout``: the test-time dropout rate that calibrated best. Sampling uses it unless
+told otherwise, so ``galzoo predict`` gives recalibrated posteriors without new options.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+
+from galzoo_tf.augment import AugmentConfig
+from galzoo_tf.errors import BadInputError
+from galzoo_tf.fileio import sha256_file, write_json_atomic
+from galzoo_tf.heads import BinomialHead
+from galzoo_tf.layout import ImageSpec
+from galzoo_tf.posterior import Sampler
+from galzoo_tf.training import FINAL, SIDECAR
+
+DEFAULT_IMAGE = {"shape": [256, 256, 3], "dtype": "uint8", "encoding": "raw"}  # models trained before it was kept
+
+
+@dataclass(frozen=True)
+class VoteModel:
+    """A loaded vote model and what galzoo.json says about it."""
+
+    path: Path
+    model: keras.Model
+    sidecar: dict
+
+    @property
+    def heads(self) -> list[BinomialHead]:
+        return [BinomialHead(h["question"], tuple(h["answers"]), tuple(h["all_answers"]), h["offset"])
+                for h in self.sidecar["heads"]]
+
+    @property
+    def augmentation(self) -> AugmentConfig:
+        return AugmentConfig.from_json(self.sidecar["augmentation"])
+
+    @property
+    def image(self) -> ImageSpec:
+        """The stored image frame the model was trained on (new images are resized to it)."""
+        raw = self.sidecar.get("image", DEFAULT_IMAGE)
+        return ImageSpec(tuple(raw["shape"]), raw["dtype"], raw.get("encoding", "raw"))
+
+    @property
+    def dropout_rate(self) -> float | None:
+        """Test-time dropout rate chosen by calibration, or None for the training rate."""
+        return self.sidecar.get("posterior", {}).get("dropout_rate")
+
+    def total_votes(self, head: BinomialHead) -> int:
+        """N at which predictions are made: the training galaxies' mean N, else the schema's typical N."""
+        recorded = next(h for h in self.sidecar["heads"] if h["question"] == head.question)
+        return max(1, round(recorded.get("mean_votes") or recorded["expected_votes"]))
+
+    def sampler(self, passes: int, tta: bool, seed: int, rate: float | None = None) -> Sampler:
+        return Sampler(self.model, self.augmentation, passes, tta, seed, self.dropout_rate if rate is None else rate)
+
+    def checksum(self) -> str:
+        return sha256_file(self.path / FINAL)
+
+
+def load_vote_model(path: str | Path) -> VoteModel:
+    """Load ``model.keras`` in safe mode with its ``galzoo.json``; a clear error if either is missing."""
+    path = Path(path)
+    for name in (FINAL, SIDECAR):
+        if not (path / name).is_file():
+            raise BadInputError("not a model", f"{path}: no {name}; pass a model directory written by "
+                                               "`galzoo train` (it writes both when training ends)")
+    sidecar = json.loads((path / SIDECAR).read_text())
+    if sidecar.get("task") != "votes":
+        raise BadInputError("not a model", f"{path}: a {sidecar.get('task')!r} model, not a vote model")
+    return VoteModel(path, keras.saving.load_model(path / FINAL, safe_mode=True), sidecar)
+
+
+def check_same_heads(models: list[VoteModel]) -> None:
+    """Ensembles combine samples answer by answer: every member must predict the same outputs."""
+    first = models[0].heads
+    for member in models[1:]:
+        if member.heads != first:
+            raise BadInputError("ensemble mismatch", f"{member.path} predicts "
+                                f"{[h.question for h in member.heads]}, {models[0].path} predicts "
+                                f"{[h.question for h in first]}: an ensemble needs models of the same question")
+
+
+def record_posterior(path: Path, settings: dict) -> None:
+    """Store calibration's choice in galzoo.json (atomically) for every later prediction."""
+    sidecar = json.loads((path / SIDECAR).read_text())
+    write_json_atomic(path / SIDECAR, {**sidecar, "posterior": settings})

@@ -1,0 +1,84 @@
+"""`galzoo calibrate`: the report's keys and figures, dropout tuning stored for predict, ensembles."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from galzoo_tf.calibrate import CalibrateOptions, calibrate, calibration_score
+from galzoo_tf.errors import BadInputError
+from galzoo_tf.model_dir import load_vote_model
+
+PAPER_KEYS = ("0.02", "0.05", "0.10", "0.20")
+
+
+@pytest.fixture
+def model_copy(tiny_bar, tmp_path):
+    """A copy of the tiny model: tuning writes into its galzoo.json."""
+    shutil.copytree(tiny_bar[1], tmp_path / "model")
+    return tiny_bar[0], tmp_path / "model"
+
+
+def test_report_has_the_paper_keys_truth_metrics_and_figures(model_copy, tmp_path):
+    records, model_dir = model_copy
+    report = calibrate(load_vote_model(model_dir), records, tmp_path / "report", CalibrateOptions(passes=6))
+    saved = json.loads((tmp_path / "report" / "calibration.json").read_text())
+    assert saved["galaxies"] == report["galaxies"] > 0
+    for block in ("coverage_error", "expected_count", "actual_count"):
+        for kind in ("mc", "single"):
+            assert set(saved[block][kind]) == set(PAPER_KEYS)
+    for key in PAPER_KEYS:  # the single network ignores the spread between passes: it expects more
+        assert saved["expected_count"]["single"][key] >= saved["expected_count"]["mc"][key] - 1e-6
+        actual = saved["actual_count"]["mc"][key]
+        assert saved["coverage_error"]["mc"][key] == pytest.approx((saved["expected_count"]["mc"][key] - actual)
+                                                                   / actual)
+    assert set(saved["truth"]["coverage_error"]["mc"]) == set(PAPER_KEYS)
+    assert saved["rmse"]["noise_floor"] > 0 and saved["rmse"]["noise_floor_from"] == "true rho"
+    assert {"coverage.png", "posteriors.png", "distributions.png", "roc-bar.png", "confusion-bar.png"} == \
+        set(saved["figures"])
+    assert all((tmp_path / "report" / name).stat().st_size > 1000 for name in saved["figures"])
+
+
+def test_tuned_dropout_rate_is_the_best_scored_and_predict_uses_it(model_copy, tmp_path):
+    records, model_dir = model_copy
+    report = calibrate(load_vote_model(model_dir), records, tmp_path / "report",
+                       CalibrateOptions(passes=6, tune_dropout=(0.1, 0.5, 0.9)))
+    tuning = report["recalibrated"]["tuning"]
+    assert set(tuning["scores"]) == {"0.1", "0.5", "0.9"}
+    best = min(tuning["scores"], key=lambda rate: tuning["scores"][rate]["score"])
+    assert report["recalibrated"]["dropout_rate"] == float(best)
+    stored = load_vote_model(model_dir)
+    assert stored.dropout_rate == float(best) and stored.sidecar["posterior"]["tuned_on"]["split"] == "val"
+    assert stored.sampler(passes=3, tta=False, seed=0).rate == float(best)
+    assert calibration_score(report["recalibrated"]) >= 0
+    assert "coverage-recalibrated.png" in report["recalibrated"]["figures"]
+
+
+def test_more_test_time_dropout_widens_the_posterior(model_copy, tmp_path):
+    records, model_dir = model_copy
+    report = calibrate(load_vote_model(model_dir), records, tmp_path / "report",
+                       CalibrateOptions(passes=8, tune_dropout=(0.05, 0.9)))
+    scores = report["recalibrated"]["tuning"]["scores"]
+    low, high = (np.array(list(scores[r]["coverage_error"].values())) for r in ("0.05", "0.9"))
+    assert np.all(high < low)  # wider MC posterior: it expects fewer galaxies within each max error
+
+
+def test_ensemble_pools_the_samples_of_both_models(model_copy, tmp_path):
+    records, model_dir = model_copy
+    shutil.copytree(model_dir, tmp_path / "twin")
+    report = calibrate(load_vote_model(model_dir), records, tmp_path / "report", CalibrateOptions(passes=4),
+                       ensemble=[load_vote_model(tmp_path / "twin")])
+    assert len(report["ensemble"]["models"]) == 2 and set(report["ensemble"]["coverage_error"]["mc"]) == \
+        set(PAPER_KEYS)
+
+
+def test_bad_requests_are_clear(model_copy, tmp_path):
+    records, model_dir = model_copy
+    with pytest.raises(BadInputError, match="no model.keras"):
+        load_vote_model(tmp_path)
+    with pytest.raises(BadInputError, match=r"\[0, 1\)"):
+        calibrate(load_vote_model(model_dir), records, tmp_path / "r", CalibrateOptions(passes=2,
+                                                                                      tune_dropout=(1.5,)))
