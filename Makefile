@@ -29,7 +29,9 @@ lint: venv
 # a Bayesian CNN for the bar question trained on it for 12 epochs (about 8 minutes on 2 cores);
 # its calibration on the test split, with the test-time dropout rate tuned on the validation
 # split (report and the paper's figures in data/demo/calibration); and a posterior catalogue of
-# the test split (data/demo/bar-test.fits), sampled at the tuned rate.
+# the test split (data/demo/bar-test.fits), sampled at the tuned rate; then 1000 new simulated
+# galaxies as the unlabelled pool (data/demo/pool: none of them in the model's splits) and the
+# 128 of them volunteers should label next by BALD (data/demo/acquired.csv and a montage).
 DEMO_DROPOUT_RATES := 0.5,0.6,0.7,0.8,0.9
 
 demo: venv
@@ -40,10 +42,13 @@ demo: venv
 		--tune-dropout $(DEMO_DROPOUT_RATES) --seed 0
 	$(GALZOO) predict --model $(DEMO)/bar-model --data $(DEMO)/synthetic --split test \
 		--out $(DEMO)/bar-test.fits --overwrite --seed 0
+	$(GALZOO) prepare synthetic --n 1000 --seed 1 --out $(DEMO)/pool --test-size 0 --val-fraction 0
+	$(GALZOO) acquire --model $(DEMO)/bar-model --pool $(DEMO)/pool --n 128 --out $(DEMO)/acquired.csv --seed 0
 	@echo
 	@echo "calibration report: $(DEMO)/calibration/calibration.json"
 	@echo "figures (coverage, posteriors, distributions, ROC, confusion): $(DEMO)/calibration/*.png"
 	@echo "posterior catalogue of the test split: $(DEMO)/bar-test.fits (columns: docs/posteriors.md)"
+	@echo "galaxies to label next: $(DEMO)/acquired.csv; montage: $(DEMO)/acquired-montage.png"
 
 bench: venv demo
 	$(PY) bench/prepare.py --n 2000 --workers 1 2

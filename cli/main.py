@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from galzoo_cli import prepare
+from galzoo_cli import acquire, prepare
 from galzoo_cli.calibrate import calibrate
 from galzoo_cli.console import friendly_errors, report, table
 from galzoo_cli.predict import predict
@@ -23,6 +23,7 @@ app.add_typer(prepare.app, name="prepare")
 app.command("train")(train)
 app.command("calibrate")(calibrate)
 app.command("predict")(predict)
+app.add_typer(acquire.app, name="acquire")
 
 
 def _version(value: bool) -> None:

@@ -21,7 +21,7 @@ BatchSize = Annotated[int, typer.Option(help="Galaxies per batch (each is run T 
 Seed = Annotated[int, typer.Option(help="Seed of every augmentation and dropout mask (keyed per galaxy).")]
 
 
-def _source(data: Path | None, images: Path | None, fits_dir: Path | None, split: str | None, skip_bad: bool,
+def image_source(data: Path | None, images: Path | None, fits_dir: Path | None, split: str | None, skip_bad: bool,
             image_spec):
     from galzoo_tf.inputs import FolderSource, RecordSource
 
@@ -72,7 +72,7 @@ def predict(
     if not model:
         raise BadInputError("bad option", "give a model: --model DIR (from `galzoo train`)")
     models = [load_vote_model(path) for path in model]
-    source = _source(data, images, fits_dir, split, skip_bad, models[0].image)
+    source = image_source(data, images, fits_dir, split, skip_bad, models[0].image)
     options = PredictOptions(passes=passes, tta=tta, seed=seed, save_samples=save_samples, interval=interval,
                              dropout_rate=dropout_rate, batch_size=batch_size)
     with counting("predicting") as progress:

@@ -20,7 +20,7 @@ from astropy.io import fits
 from astropy.table import Table
 
 from galzoo_tf.errors import BadInputError
-from galzoo_tf.fileio import write_json_atomic
+from galzoo_tf.fileio import changed_keys, write_json_atomic
 
 FORMATS = {".fits": "fits", ".fit": "fits", ".csv": "csv", ".parquet": "parquet"}
 STATE = "state.json"
@@ -65,9 +65,8 @@ class PartialCatalogue:
 
     def _load_state(self) -> dict:
         state = json.loads((self.folder / STATE).read_text())
-        if state["settings"] != self.settings:
-            changed = sorted(k for k in {*state["settings"], *self.settings}
-                             if state["settings"].get(k) != self.settings.get(k))
+        changed = changed_keys(state["settings"], self.settings)
+        if changed:
             raise BadInputError("resume mismatch", f"{self.out}: cannot resume, the interrupted run used other "
                                                    f"{', '.join(changed)}; use the same options or --overwrite")
         return state

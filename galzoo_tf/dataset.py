@@ -47,6 +47,17 @@ def _keep(head: BinomialHead, min_votes: int):
     return keep
 
 
+def _and_in(keep, ids: Sequence[str]):
+    """``keep`` and the galaxy's id is one of ``ids`` (a hash-table lookup in the graph)."""
+    table = tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(
+        tf.constant(list(ids), tf.string), tf.ones(len(ids), tf.int32)), default_value=0)
+
+    def keep_listed(features: dict[str, tf.Tensor]) -> tf.Tensor:
+        return tf.logical_and(keep(features), table.lookup(features["id"]) > 0)
+
+    return keep_listed
+
+
 def vote_targets(folder: Path, split: str, heads: Sequence[BinomialHead], min_votes: int = 0,
                  filter_head: BinomialHead | None = None, batch_size: int = 4096) -> tf.data.Dataset:
     """Batches of targets only, for the galaxies a vote dataset would keep: no image is read into a tensor."""
@@ -68,18 +79,21 @@ def epoch_seed(seed: int, epoch: int) -> tf.Tensor:
 
 def vote_dataset(folder: Path, split: str, heads: Sequence[BinomialHead], config: AugmentConfig, batch_size: int,
                  seed: int, min_votes: int = 0, epochs: tuple[int, int] | None = None,
-                 filter_head: BinomialHead | None = None) -> tf.data.Dataset:
+                 filter_head: BinomialHead | None = None, only_ids: Sequence[str] | None = None) -> tf.data.Dataset:
     """Batches of (augmented image, targets) for a split.
 
     With ``epochs=(first, stop)`` the dataset runs those training epochs back to back, each
     shuffled and augmented afresh but reproducibly; without, it is one pass in record order
-    with the deterministic version of the augmentations (for validation).
+    with the deterministic version of the augmentations (for validation). ``only_ids`` keeps
+    just those galaxies (an active-learning campaign's labelled set).
     """
     folder = Path(folder)
     manifest, paths = _records(folder, split)
     check_answerable(manifest, heads, folder)
     parse = records.parser(manifest)
     keep = _keep(filter_head or heads[0], min_votes)
+    if only_ids is not None:
+        keep = _and_in(keep, only_ids)
 
     def prepared(dataset: tf.data.Dataset, key: tf.Tensor, transform: AugmentConfig) -> tf.data.Dataset:
         dataset = dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).filter(keep)

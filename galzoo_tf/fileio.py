@@ -19,6 +19,11 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def changed_keys(saved: Mapping, wanted: Mapping) -> list[str]:
+    """Keys whose values differ between a saved run's settings and a new request (for resume errors)."""
+    return sorted(k for k in {*saved, *wanted} if saved.get(k) != wanted.get(k))
+
+
 def nan_to_null(payload: object) -> object:
     """The payload with every non-finite float as None: strict JSON (null) for an undefined statistic."""
     if isinstance(payload, float):

@@ -36,6 +36,15 @@ class Batch:
     columns: dict[str, np.ndarray] = field(default_factory=dict)
 
 
+def record_ids(folder: Path) -> set[str]:
+    """Every galaxy id in a record folder (all splits); only the id of each record is parsed."""
+    manifest = records.read_manifest(folder)
+    spec = {"id": tf.io.FixedLenFeature([], tf.string)}
+    dataset = tf.data.TFRecordDataset(records.shard_paths(folder, manifest)).map(
+        lambda r: tf.io.parse_single_example(r, spec)["id"], num_parallel_calls=tf.data.AUTOTUNE)
+    return {gid.decode() for batch in dataset.batch(4096).as_numpy_iterator() for gid in batch}
+
+
 class RecordSource:
     """Prepared records (one split or all), with any stored int/float features asked for."""
 

@@ -57,6 +57,11 @@ class VoteModel:
         recorded = next(h for h in self.sidecar["heads"] if h["question"] == head.question)
         return max(1, round(recorded.get("mean_votes") or recorded["expected_votes"]))
 
+    def asked_fraction(self, head: BinomialHead) -> float:
+        """Fraction of training galaxies asked the head's question (1 for models trained before it was kept)."""
+        recorded = next(h for h in self.sidecar["heads"] if h["question"] == head.question)
+        return float(recorded.get("asked_fraction", 1.0))
+
     def sampler(self, passes: int, tta: bool, seed: int, rate: float | None = None) -> Sampler:
         return Sampler(self.model, self.augmentation, passes, tta, seed, self.dropout_rate if rate is None else rate)
 

@@ -29,7 +29,8 @@ def montage(images: Sequence[np.ndarray], titles: Sequence[str], path: Path, col
     import matplotlib.pyplot as plt
 
     rows = max(1, -(-len(images) // columns))
-    figure, axes = plt.subplots(rows, columns, figsize=(2.4 * columns, 2.75 * rows), squeeze=False)
+    figure, axes = plt.subplots(rows, columns, figsize=(2.4 * columns, 2.75 * rows), squeeze=False,
+                                layout="constrained")  # leaves room for multi-line captions
     for axis in axes.flat:
         axis.axis("off")
     for axis, image, caption in zip(axes.flat, images, titles, strict=False):
@@ -37,7 +38,6 @@ def montage(images: Sequence[np.ndarray], titles: Sequence[str], path: Path, col
         axis.set_title(caption, fontsize=7)
     if title:
         figure.suptitle(title, fontsize=10)
-    figure.tight_layout()
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
     figure.savefig(temporary, dpi=80)
     plt.close(figure)

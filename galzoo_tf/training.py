@@ -198,6 +198,7 @@ class LabelStatistics:
     mean_rho: np.ndarray
     baseline_val_loss: float  # the loss of predicting the mean rho for every galaxy: the bar a model must beat
     mean_votes: np.ndarray  # mean N per output over training galaxies asked the question: the N predictions use
+    asked_fraction: np.ndarray  # per output: fraction of training galaxies asked the question (acquisition weight)
 
 
 def label_statistics(data: Path, heads: list[BinomialHead], filter_head: BinomialHead,
@@ -218,7 +219,7 @@ def label_statistics(data: Path, heads: list[BinomialHead], filter_head: Binomia
         if n == 0:
             raise BadInputError("no galaxies", f"{data}: no {split} galaxy has at least {min_votes} votes "
                                                f"for {filter_head.question!r}; lower --min-votes")
-    return LabelStatistics(n_train, n_val, rho, loss / n_val, sums[size:] / np.maximum(asked, 1))
+    return LabelStatistics(n_train, n_val, rho, loss / n_val, sums[size:] / np.maximum(asked, 1), asked / n_train)
 
 
 def _prepare_dir(out: Path, config: TrainConfig, resume: bool) -> dict | None:
@@ -335,7 +336,8 @@ def _finish(out: Path, data: Path, manifest: dict, config: TrainConfig, augmenta
         "schema": schema.name,
         "heads": [{"question": h.question, "answers": list(h.answers), "all_answers": list(h.all_answers),
                    "offset": h.offset, "expected_votes": schema.question(h.question).expected_votes,
-                   "mean_votes": round(float(labels.mean_votes[h.offset]), 3)} for h in heads],
+                   "mean_votes": round(float(labels.mean_votes[h.offset]), 3),
+                   "asked_fraction": round(float(labels.asked_fraction[h.offset]), 4)} for h in heads],
         "image": manifest["image"],
         "augmentation": augmentation.to_json(),
         "config": asdict(config),

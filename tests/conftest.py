@@ -50,3 +50,14 @@ def tiny_bar(tmp_path_factory) -> tuple[Path, Path]:
     train(root / "records", root / "bar", TrainConfig(question="bar", epochs=1, image_size=32, batch_size=32),
           verbose=0)
     return root / "records", root / "bar"
+
+
+@pytest.fixture(scope="session")
+def tiny_pool(tmp_path_factory) -> Path:
+    """Records of 48 other simulated galaxies (ids unlike tiny_bar's): an unlabelled pool."""
+    from galzoo_tf.prepare import PrepareOptions, write_records
+    from galzoo_tf.sources.synthetic import load_synthetic
+
+    out = tmp_path_factory.mktemp("pool") / "records"
+    write_records(load_synthetic(48, seed=3), out, PrepareOptions(test_size=0, val_fraction=0, seed=3), workers=0)
+    return out

@@ -1,4 +1,4 @@
-"""The whole pipeline through the command line on a small simulated set: prepare, train, calibrate, predict."""
+"""The whole pipeline through the command line on a small simulated set: prepare, train, calibrate, predict, acquire."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def invoke(*args: str) -> str:
     return result.output
 
 
-def test_prepare_train_calibrate_predict(tmp_path, monkeypatch):
+def test_prepare_train_calibrate_predict_acquire(tmp_path, monkeypatch):
     monkeypatch.setattr(console_report, "_width", 250)  # the coverage table unfolded
     data, model, report = tmp_path / "synthetic", tmp_path / "bar", tmp_path / "report"
     invoke("prepare", "synthetic", "--n", "120", "--out", str(data), "--workers", "0", "--test-size", "30")
@@ -50,3 +50,15 @@ def test_prepare_train_calibrate_predict(tmp_path, monkeypatch):
                      "--passes", "3", "--skip-bad", "--overwrite")
     assert "skipped: bad image shape" in skipped
     assert list(pd.read_csv(tmp_path / "c.csv")["id"]) == ["flat"]
+
+    pool = tmp_path / "pool"
+    invoke("prepare", "synthetic", "--n", "20", "--seed", "9", "--out", str(pool), "--workers", "0",
+           "--test-size", "0", "--val-fraction", "0")
+    output = invoke("acquire", "--model", str(model), "--pool", str(pool), "--n", "5", "--passes", "4",
+                    "--out", str(tmp_path / "next.csv"), "--exclude", "synthetic-9-0000003")
+    picked = pd.read_csv(tmp_path / "next.csv")
+    assert len(picked) == 5 and "synthetic-9-0000003" not in set(picked["id"]) and "montage" in output
+    assert (tmp_path / "next-montage.png").is_file()
+    everything_labelled = runner.invoke(app, ["acquire", "--model", str(model), "--pool", str(data), "--n", "5",
+                                              "--out", str(tmp_path / "none.csv")])
+    assert everything_labelled.exit_code == 2 and "unlabelled" in everything_labelled.output

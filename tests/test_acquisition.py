@@ -1,0 +1,118 @@
+"""Acquisition: BALD mutual information, baselines, the streamed top n, and `galzoo acquire` on a pool."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import binom
+
+from galzoo_tf.acquire import AcquireOptions, RunningTop, acquire, labelled_ids, read_exclusions
+from galzoo_tf.acquisition import Scorer, mutual_information, predictive_entropy, random_scores, rho_variance
+from galzoo_tf.errors import BadInputError
+from galzoo_tf.inputs import RecordSource
+from galzoo_tf.model_dir import load_vote_model
+
+
+def direct_mutual_information(rho: np.ndarray, n: int) -> np.ndarray:
+    """Eq. 22-24 written out with scipy's binomial pmf, one galaxy at a time."""
+    values = []
+    for samples in rho:
+        pmf = np.array([binom.pmf(np.arange(n + 1), n, r) for r in samples])
+        mixture = pmf.mean(axis=0)
+
+        def entropy(p):
+            p = p[p > 0]
+            return -(p * np.log(p)).sum()
+
+        values.append(entropy(mixture) - np.mean([entropy(p) for p in pmf]))
+    return np.array(values)
+
+
+def test_mutual_information_matches_a_direct_computation():
+    rho = np.random.default_rng(0).beta(0.7, 1.5, size=(12, 30))
+    for n in (1, 7, 40):
+        np.testing.assert_allclose(mutual_information(rho, n), direct_mutual_information(rho, n), rtol=1e-9,
+                                   atol=1e-12)
+
+
+def test_mutual_information_is_zero_when_every_sample_agrees():
+    rho = np.repeat(np.array([[0.0], [0.03], [0.5], [0.97], [1.0]]), 30, axis=1)
+    np.testing.assert_allclose(mutual_information(rho, 40), 0.0, atol=1e-12)
+    assert (predictive_entropy(rho[1:4], 40) > 0.5).all()  # unsure, but no disagreement to learn from
+
+
+def test_mutual_information_is_largest_when_passes_confidently_disagree():
+    confident_disagreement = np.r_[np.full(15, 0.02), np.full(15, 0.98)]
+    cases = np.stack([confident_disagreement,
+                      np.full(30, 0.5),  # agreed uncertainty: maximum entropy, no information
+                      np.linspace(0.3, 0.7, 30),  # mild disagreement
+                      np.r_[np.full(15, 0.4), np.full(15, 0.6)]])
+    information = mutual_information(cases, 40)
+    assert information.argmax() == 0 and information[1] < 1e-12
+    assert information[0] == pytest.approx(np.log(2), abs=0.01)  # one bit: which of two confident answers
+    entropy = predictive_entropy(cases, 40)
+    assert entropy[0] < entropy[1]  # entropy prefers the agreed 50:50 galaxy, BALD the disagreement
+    assert rho_variance(cases, 40).argmax() == 0
+
+
+def test_random_scores_depend_on_the_galaxy_not_the_batch():
+    indices = np.arange(1000)
+    whole = random_scores(7, indices)
+    np.testing.assert_array_equal(np.concatenate([random_scores(7, indices[:333]), random_scores(7, indices[333:])]),
+                                  whole)
+    assert whole.min() >= 0 and whole.max() < 1 and abs(whole.mean() - 0.5) < 0.05
+    assert not np.array_equal(whole, random_scores(8, indices))
+
+
+def test_unknown_strategy_is_a_clear_error():
+    with pytest.raises(BadInputError, match="bald"):
+        Scorer("greedy", [], {}, {})
+
+
+def test_streamed_top_n_equals_the_full_sort():
+    rng = np.random.default_rng(1)
+    scores = np.round(rng.random(5000), 3)  # many ties: broken by input order
+    order = np.arange(5000)
+    top = RunningTop(128)
+    for start in range(0, 5000, 77):
+        top.add(scores[start:start + 77], order[start:start + 77], {"id": order[start:start + 77].astype(str)})
+    expected = np.lexsort((order, -scores))[:128]
+    np.testing.assert_array_equal(top.order, expected)
+    np.testing.assert_array_equal(top.rows["id"], expected.astype(str))
+    np.testing.assert_array_equal(top.scores, scores[expected])
+
+
+def test_acquire_never_picks_labelled_or_excluded_galaxies(tiny_bar, tiny_pool, tmp_path):
+    records, model_dir = tiny_bar
+    model = load_vote_model(model_dir)
+    labelled = labelled_ids(model)
+    assert len(labelled) == 160
+    pool_ids = sorted(i for b in RecordSource(tiny_pool).batches(64) for i in b.ids)
+    (tmp_path / "skip.txt").write_text("\n".join(pool_ids[:10]) + "\n")
+    excluded = labelled | read_exclusions([str(tmp_path / "skip.txt"), pool_ids[10]])
+    options = AcquireOptions(n=30, passes=4, tta=False, batch_size=16, montage=4)
+    result = acquire(model, RecordSource(tiny_pool), tmp_path / "picked.csv", options, excluded)
+    picked = pd.read_csv(tmp_path / "picked.csv")
+    assert len(picked) == 30 and not set(picked["id"]) & excluded
+    assert list(picked["rank"]) == list(range(1, 31)) and picked["score"].is_monotonic_decreasing
+    assert result.scored == 48 - 11 and result.montage.is_file()
+    provenance = json.loads((tmp_path / "picked.csv.json").read_text())
+    assert provenance["excluded"] == 11 and provenance["model"]["sha256"] == model.checksum()
+    with pytest.raises(BadInputError, match="unlabelled"):
+        acquire(model, RecordSource(records), tmp_path / "none.csv", options, labelled)
+    with pytest.raises(BadInputError, match="--n"):
+        acquire(model, RecordSource(tiny_pool), tmp_path / "big.csv", AcquireOptions(n=49), excluded)
+
+
+def test_the_same_pool_gives_the_same_list_in_any_batch_size(tiny_bar, tiny_pool, tmp_path):
+    model = load_vote_model(tiny_bar[1])
+    lists = []
+    for batch_size in (5, 48):
+        options = AcquireOptions(n=12, passes=6, tta=True, batch_size=batch_size, montage=2)
+        acquire(model, RecordSource(tiny_pool), tmp_path / f"b{batch_size}.csv", options, set())
+        lists.append(pd.read_csv(tmp_path / f"b{batch_size}.csv"))
+    assert list(lists[0]["id"]) == list(lists[1]["id"])
+    np.testing.assert_allclose(lists[0]["score"], lists[1]["score"], rtol=1e-4)

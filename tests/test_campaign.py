@@ -1,0 +1,99 @@
+"""Simulated active-learning campaigns: label savings arithmetic, and a tiny campaign killed and resumed."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from galzoo_tf.campaign import Campaign, CampaignOptions
+from galzoo_tf.campaign_report import label_savings, labels_to_reach, summary
+from galzoo_tf.errors import BadInputError
+
+GALZOO = str(Path(sys.executable).with_name("galzoo"))
+
+
+def curves(speed: dict[str, float], repeats: int = 3, noise: float = 0.0, seed: int = 0) -> pd.DataFrame:
+    """RMSE falling linearly with new labels at a given speed per strategy."""
+    rng = np.random.default_rng(seed)
+    rows = [{"strategy": s, "repeat": r, "iteration": i, "new_labels": 100 * i,
+             "rmse": 0.3 - rate * 100 * i + noise * rng.normal()}
+            for s, rate in speed.items() for r in range(repeats) for i in range(8)]
+    return pd.DataFrame(rows)
+
+
+def test_labels_to_reach_interpolates_the_first_crossing():
+    x, y = np.array([0.0, 100, 200, 300]), np.array([0.3, 0.2, 0.25, 0.1])
+    assert labels_to_reach(x, y, 0.25) == pytest.approx(50)
+    assert labels_to_reach(x, y, 0.3) == 0 and np.isnan(labels_to_reach(x, y, 0.05))
+
+
+def test_twice_as_fast_a_curve_saves_half_the_labels():
+    results = curves({"bald": 2e-4, "random": 1e-4})
+    savings = label_savings(results)
+    assert savings["savings"] == pytest.approx(0.5, abs=0.01)
+    assert savings["labels_bald"] == pytest.approx(savings["labels_random"] / 2, rel=0.02)
+    report = summary(curves({"bald": 2e-4, "random": 1e-4}, noise=0.002), ["bald", "random"], seed=0)
+    low, high = report["label_savings"]["interval_90"]
+    assert 0.3 < low <= report["label_savings"]["savings"] <= high < 0.7
+
+
+def test_equal_strategies_save_nothing_much():
+    report = summary(curves({"bald": 1e-4, "random": 1e-4}, noise=0.003, repeats=4, seed=3), ["bald", "random"],
+                     seed=0)
+    low, high = report["label_savings"]["interval_90"]
+    assert low < 0.15  # the interval does not exclude "no savings" by much when there are none
+
+
+def test_a_pool_too_small_is_a_clear_error(tiny_bar, tmp_path):
+    with pytest.raises(BadInputError, match="train split has"):
+        Campaign(tiny_bar[0], tmp_path / "c", CampaignOptions(initial=64, step=64, iterations=3))
+
+
+def run_cli(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([GALZOO, "acquire", "simulate", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=os.environ.copy())
+
+
+def test_tiny_campaign_runs_end_to_end_and_resumes_after_a_kill(tiny_bar, tmp_path):
+    records = tiny_bar[0]
+    options = CampaignOptions(initial=24, step=12, iterations=3, repeats=1, epochs=1, image_size=32,
+                              batch_size=16, passes=4)
+    args = ["--data", str(records), "--initial", "24", "--step", "12", "--iterations", "3", "--repeats", "1",
+            "--epochs", "1", "--image-size", "32", "--batch-size", "16", "--passes", "4"]
+    killed = run_cli(*args, "--out", str(tmp_path / "killed"))
+    state = tmp_path / "killed" / "state.json"
+    deadline = time.time() + 240
+    while time.time() < deadline and not (state.is_file() and json.loads(state.read_text())["results"]):
+        time.sleep(0.1)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    assert 1 <= len(json.loads(state.read_text())["results"]) < 6
+    refused = run_cli(*args, "--out", str(tmp_path / "killed"))
+    assert refused.wait(timeout=120) == 2 and "--resume" in refused.stdout.read()
+    resumed = run_cli(*args, "--out", str(tmp_path / "killed"), "--resume")
+    output = resumed.communicate(timeout=300)[0]
+    assert resumed.returncode == 0, output
+    assert "final RMSE, bald" in output
+
+    whole = Campaign(records, tmp_path / "whole", options).run()
+    a, b = (pd.read_csv(tmp_path / d / "results.csv") for d in ("whole", "killed"))
+    assert len(a) == 6 and list(a["new_labels"]) == [0, 12, 24] * 2
+    pd.testing.assert_frame_equal(a, b, rtol=1e-5)
+    picked = [pd.read_csv(tmp_path / d / "acquired.csv") for d in ("whole", "killed")]
+    assert list(picked[0]["id"]) == list(picked[1]["id"]) and len(picked[0]) == 2 * 2 * 12
+    first = a[a["iteration"] == 0]
+    assert first["rmse"].nunique() == 1  # both strategies start from the same initial set and weights
+    for frame in picked:
+        for _, rows in frame.groupby("strategy"):
+            assert rows["id"].is_unique  # a galaxy is acquired once per lineage
+    assert "label_savings" in whole and (tmp_path / "killed" / "rmse.png").is_file()
+    assert (tmp_path / "killed" / "acquired.png").is_file()
