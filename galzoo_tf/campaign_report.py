@@ -44,11 +44,14 @@ def labels_to_reach(x: np.ndarray, y: np.ndarray, level: float) -> float:
 def label_savings(results: pd.DataFrame, strategy: str = "bald", baseline: str = "random",
                   metric: str = "rmse", levels: int = 200) -> dict:
     """The largest fraction of new labels ``strategy`` saves over ``baseline`` at equal smoothed ``metric``."""
-    xa, ya = smoothed(results[results["strategy"] == strategy], metric)
-    xb, yb = smoothed(results[results["strategy"] == baseline], metric)
-    first_step = xb[1] if len(xb) > 1 else np.inf  # below one acquisition step a ratio is noise
     best = {"savings": float("nan"), metric: float("nan"), f"labels_{strategy}": float("nan"),
             f"labels_{baseline}": float("nan")}
+    ours, theirs = (results[results["strategy"] == s] for s in (strategy, baseline))
+    if ours["new_labels"].nunique() < 2 or theirs["new_labels"].nunique() < 2:
+        return best  # a curve needs two numbers of labels (a campaign cut short, a resampled repeat)
+    xa, ya = smoothed(ours, metric)
+    xb, yb = smoothed(theirs, metric)
+    first_step = xb[1]  # below one acquisition step a ratio is noise
     for level in np.linspace(max(ya.min(), yb.min()), min(ya.max(), yb.max()), levels):
         needed, needed_baseline = labels_to_reach(xa, ya, level), labels_to_reach(xb, yb, level)
         if np.isfinite(needed) and needed_baseline >= first_step:

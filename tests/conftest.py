@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from galzoo_tf.sim.gz2_layout import GZ2Project, write_gz2_project
@@ -61,3 +62,31 @@ def tiny_pool(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("pool") / "records"
     write_records(load_synthetic(48, seed=3), out, PrepareOptions(test_size=0, val_fraction=0, seed=3), workers=0)
     return out
+
+
+class RandomImages:
+    """A pool of random galaxies made on the fly: nothing about it grows with its size."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.skipped = total, {}
+
+    def identity(self) -> dict:
+        return {"random": self.total}
+
+    def describe(self) -> dict:
+        return {**self.identity(), "sha256": "-"}
+
+    def batches(self, batch_size: int, skip: int = 0):
+        from galzoo_tf.inputs import Batch
+
+        for start in range(skip, self.total, batch_size):
+            count = min(batch_size, self.total - start)
+            images = np.random.default_rng(start).integers(0, 255, (count, 64, 64, 3), dtype=np.uint8)
+            yield Batch(count, [f"galaxy-{i:07d}" for i in range(start, start + count)], images,
+                        np.arange(start, start + count))
+
+
+@pytest.fixture
+def random_images() -> type[RandomImages]:
+    """A factory of endless-looking pools: RandomImages(total)."""
+    return RandomImages

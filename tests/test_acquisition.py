@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -116,3 +118,26 @@ def test_the_same_pool_gives_the_same_list_in_any_batch_size(tiny_bar, tiny_pool
         lists.append(pd.read_csv(tmp_path / f"b{batch_size}.csv"))
     assert list(lists[0]["id"]) == list(lists[1]["id"])
     np.testing.assert_allclose(lists[0]["score"], lists[1]["score"], rtol=1e-4)
+
+
+def peak_memory(model, pool, n: int) -> int:
+    """Peak Python-heap bytes of a whole acquire run over ``pool``."""
+    import gc
+    import tracemalloc
+
+    gc.collect()
+    tracemalloc.start()
+    with tempfile.TemporaryDirectory() as folder:
+        acquire(model, pool, Path(folder) / "a.csv", AcquireOptions(n=n, passes=30, tta=False, batch_size=50), set())
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak
+
+
+def test_memory_does_not_grow_with_the_pool(tiny_bar, random_images):
+    model = load_vote_model(tiny_bar[1])
+    peak_memory(model, random_images(100), 16)  # traces the graphs first
+    small, large = peak_memory(model, random_images(500), 16), peak_memory(model, random_images(5000), 16)
+    assert large < small + 150_000, (small, large)
+    held = peak_memory(model, random_images(5000), 5000)  # a top n as large as the pool holds every row
+    assert held > large + 300_000, (large, held)

@@ -17,7 +17,7 @@ from astropy.table import Table
 from PIL import Image
 
 from galzoo_tf.errors import BadInputError
-from galzoo_tf.inputs import Batch, FolderSource, RecordSource
+from galzoo_tf.inputs import FolderSource, RecordSource
 from galzoo_tf.model_dir import load_vote_model
 from galzoo_tf.predict import PredictOptions, predict
 
@@ -111,31 +111,11 @@ def test_folder_of_images_with_a_corrupt_file(tiny_bar, tmp_path):
     assert sorted(frame["id"]) == [f"night1/g{i}" for i in range(6)] and frame["bar_bar_rho_mean"].notna().all()
 
 
-class RandomImages:
-    """A pool of random galaxies made on the fly: nothing about it grows with its size."""
-
-    def __init__(self, total: int) -> None:
-        self.total, self.skipped = total, {}
-
-    def identity(self) -> dict:
-        return {"random": self.total}
-
-    def describe(self) -> dict:
-        return {**self.identity(), "sha256": "-"}
-
-    def batches(self, batch_size: int, skip: int = 0):
-        for start in range(skip, self.total, batch_size):
-            count = min(batch_size, self.total - start)
-            images = np.random.default_rng(start).integers(0, 255, (count, 64, 64, 3), dtype=np.uint8)
-            yield Batch(count, [f"galaxy-{i:07d}" for i in range(start, start + count)], images,
-                        np.arange(start, start + count))
-
-
-def peak_memory(model, total: int, out: Path, part_rows: int) -> int:
+def peak_memory(model, total: int, out: Path, part_rows: int, random_images) -> int:
     """Peak Python-heap bytes of a whole predict run (tracemalloc sees numpy arrays and tables)."""
     gc.collect()
     tracemalloc.start()
-    predict([model], RandomImages(total), out, PredictOptions(passes=60, tta=False, batch_size=50,
+    predict([model], random_images(total), out, PredictOptions(passes=60, tta=False, batch_size=50,
                                                               save_samples=True, part_rows=part_rows))
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
@@ -143,12 +123,12 @@ def peak_memory(model, total: int, out: Path, part_rows: int) -> int:
     return peak
 
 
-def test_memory_does_not_grow_with_the_number_of_galaxies(tiny_bar, tmp_path):
+def test_memory_does_not_grow_with_the_number_of_galaxies(tiny_bar, tmp_path, random_images):
     model = load_vote_model(tiny_bar[1])
-    peak_memory(model, 100, tmp_path / "warm" / "c.fits", 200)  # traces the graphs first
-    small = peak_memory(model, 500, tmp_path / "small" / "c.fits", 200)
-    large = peak_memory(model, 4000, tmp_path / "large" / "c.fits", 200)
+    peak_memory(model, 100, tmp_path / "warm" / "c.fits", 200, random_images)  # traces the graphs first
+    small = peak_memory(model, 500, tmp_path / "small" / "c.fits", 200, random_images)
+    large = peak_memory(model, 4000, tmp_path / "large" / "c.fits", 200, random_images)
     # 4000 rows of 60 x 2 samples are ~2 MB: a run holding its catalogue would show it
     assert large < small + 500_000, (small, large)
-    held = peak_memory(model, 4000, tmp_path / "held" / "c.fits", 10**9)  # the same run, never flushing
+    held = peak_memory(model, 4000, tmp_path / "held" / "c.fits", 10**9, random_images)  # the same run, never flushing
     assert held > large + 1_500_000, (large, held)
