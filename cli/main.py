@@ -16,7 +16,8 @@ app = typer.Typer(
     name="galzoo",
     help="Calibrated probabilistic galaxy morphology, and which galaxies volunteers should label next.\n\n"
          "Stages: [bold]prepare[/] (sources -> TFRecords), [bold]train[/] (records -> Bayesian vote CNN), "
-         "[bold]calibrate[/] (coverage error, figures, recalibration), [bold]predict[/] (posterior catalogue). "
+         "[bold]calibrate[/] (coverage error, figures, recalibration), [bold]predict[/] (posterior catalogue), "
+         "[bold]acquire[/] (what volunteers should label next; `acquire simulate`: campaigns). "
          "Start with `galzoo prepare --help`; `galzoo schema` shows the decision tree.",
     no_args_is_help=True, rich_markup_mode="rich", pretty_exceptions_show_locals=False)
 app.add_typer(prepare.app, name="prepare")
