@@ -8,7 +8,6 @@ picked.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -20,8 +19,8 @@ import tensorflow as tf
 from galzoo_tf import __version__
 from galzoo_tf.acquisition import Scorer
 from galzoo_tf.errors import BadInputError
-from galzoo_tf.fileio import write_json_atomic
-from galzoo_tf.inputs import FolderSource, RecordSource, record_ids
+from galzoo_tf.fileio import replaced_atomically, write_json_atomic
+from galzoo_tf.inputs import FolderSource, RecordSource
 from galzoo_tf.model_dir import VoteModel
 from galzoo_tf.plots import montage
 
@@ -75,7 +74,7 @@ def labelled_ids(model: VoteModel, records: Path | None = None) -> set[str]:
         raise BadInputError("labelled records not found", f"{folder}: the records {model.path} was trained on "
                                                           "are not there; pass --labelled RECORDS so that "
                                                           "labelled galaxies are never picked")
-    return record_ids(folder)
+    return set(RecordSource(folder).columns()["id"])
 
 
 def read_exclusions(values: Iterable[str]) -> set[str]:
@@ -148,9 +147,8 @@ def _write_list(out: Path, top: RunningTop, options: AcquireOptions) -> None:
     table = pd.DataFrame({"rank": np.arange(1, len(top) + 1), "id": top.rows["id"], "score": top.scores,
                           "strategy": options.strategy,
                           **{k: v for k, v in top.rows.items() if k != "id"}})
-    temporary = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    table.to_csv(temporary, index=False)
-    os.replace(temporary, out)
+    with replaced_atomically(out) as temporary:
+        table.to_csv(temporary, index=False)
 
 
 def _montage(out: Path, best: RunningTop, worst: RunningTop, strategy: str) -> Path:

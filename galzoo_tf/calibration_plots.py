@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+
+from galzoo_tf.plots import save_figure
 
 
 @contextmanager
@@ -20,16 +21,14 @@ def _figure(path: Path, title: str, rows: int = 1, columns: int = 1, size: tuple
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(rows, columns, figsize=(size[0] * columns, size[1] * rows), squeeze=False)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
     try:
         yield axes
-        figure.suptitle(title, fontsize=10)
-        figure.tight_layout()
-        figure.savefig(temporary, dpi=80)
-        os.replace(temporary, path)
-    finally:
+    except BaseException:
         plt.close(figure)
-        temporary.unlink(missing_ok=True)
+        raise
+    figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    save_figure(figure, path)
 
 
 def _require_galaxies(count: int, what: str) -> None:

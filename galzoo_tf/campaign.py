@@ -31,7 +31,7 @@ from galzoo_tf.acquisition import STRATEGIES, Scorer
 from galzoo_tf.augment import AugmentConfig
 from galzoo_tf.dataset import vote_dataset
 from galzoo_tf.errors import BadInputError
-from galzoo_tf.fileio import changed_keys, write_json_atomic
+from galzoo_tf.fileio import changed_keys, replaced_atomically, write_json_atomic
 from galzoo_tf.heads import BinomialHead, BinomialVoteLoss, heads_for, output_size
 from galzoo_tf.inputs import RecordSource
 from galzoo_tf.models import build_vote_model
@@ -92,23 +92,16 @@ def vote_table(data: Path, split: str, head: BinomialHead, min_votes: int) -> Vo
     manifest = read_manifest(data)
     truth_key = f"truth/rho/{head.question}/{head.answers[0]}"
     truth = truth_key if truth_key in manifest.get("float_features", []) else None
-    keys = [*head.count_keys(), head.total_key, *([truth] if truth else [])]
-    ids, indices, rows, truths = [], [], [], []
-    for batch in RecordSource(data, split, keys).batches(512):
-        counts = np.stack([batch.columns[k] for k in head.count_keys()], axis=1)
-        totals = np.repeat(batch.columns[head.total_key][:, None], head.size, axis=1)
-        ids += batch.ids
-        indices.append(batch.indices)
-        rows.append(np.concatenate([counts, totals], axis=1).astype(np.float32))
-        if truth:
-            truths.append(batch.columns[truth])
-    targets, indices = np.concatenate(rows), np.concatenate(indices)
+    columns = RecordSource(data, split, [*head.count_keys(), head.total_key, *([truth] if truth else [])]).columns()
+    counts = np.stack([columns[k] for k in head.count_keys()], axis=1)
+    totals = np.repeat(columns[head.total_key][:, None], head.size, axis=1)
+    targets = np.concatenate([counts, totals], axis=1).astype(np.float32)
     usable = targets[:, -1] >= max(min_votes, 1)
     if not usable.any():
         raise BadInputError("no galaxies", f"{data}: no {split} galaxy has {max(min_votes, 1)} votes for "
                                            f"{head.question!r}")
-    return VoteTable(np.asarray(ids)[usable], indices[usable], targets[usable],
-                     np.concatenate(truths)[usable] if truth else None)
+    return VoteTable(columns["id"][usable], np.flatnonzero(usable), targets[usable],
+                     columns[truth][usable] if truth else None)
 
 
 def lineage_seed(seed: int, repeat: int, stage: int) -> int:
@@ -194,9 +187,8 @@ class Campaign:
         acquired = []
         if iteration < options.iterations - 1:
             acquired = self._acquire(model, strategy, lineage["labelled"], seed)
-        temporary = weights.with_name(f".{weights.name}.tmp.weights.h5")
-        model.save_weights(temporary)
-        temporary.replace(weights)
+        with replaced_atomically(weights, ".weights.h5") as temporary:
+            model.save_weights(temporary)
         position = {gid: i for i, gid in enumerate(self.pool.ids)}
         self.state["acquired"] += [{"strategy": strategy, "repeat": repeat, "iteration": iteration, "id": gid,
                                     "observed_fraction": float(self.pool.observed_fraction[position[gid]]),
@@ -282,9 +274,8 @@ class Campaign:
 
     def _write_tables(self) -> None:
         for name, rows in ((RESULTS, self.state["results"]), (ACQUIRED, self.state["acquired"])):
-            temporary = self.out / f".{name}.tmp"
-            pd.DataFrame(rows).to_csv(temporary, index=False)
-            temporary.replace(self.out / name)
+            with replaced_atomically(self.out / name) as temporary:
+                pd.DataFrame(rows).to_csv(temporary, index=False)
 
     def summarise(self) -> dict:
         from galzoo_tf.campaign_report import write_report

@@ -9,7 +9,6 @@ that resamples whole repeats (paired: both strategies of a repeat share their in
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +16,7 @@ import pandas as pd
 from statsmodels.nonparametric.smoothers_lowess import lowess
 
 from galzoo_tf.fileio import nan_to_null, write_json_atomic
+from galzoo_tf.plots import save_figure
 
 LOWESS_FRACTION = 0.6
 BOOTSTRAP = 1000
@@ -93,15 +93,6 @@ def summary(results: pd.DataFrame, strategies: list[str], seed: int) -> dict:
     return report
 
 
-def _save(figure, path: Path) -> None:
-    import matplotlib.pyplot as plt
-
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
-    figure.savefig(temporary, dpi=100)
-    plt.close(figure)
-    os.replace(temporary, path)
-
-
 def plot_rmse(results: pd.DataFrame, path: Path, metrics: tuple[str, ...] = ("rmse", "rmse_truth")) -> Path:
     """RMSE vs new labels per strategy: each repeat's points, the spread over repeats, the LOWESS fit (Figs. 11-12)."""
     import matplotlib
@@ -123,8 +114,7 @@ def plot_rmse(results: pd.DataFrame, path: Path, metrics: tuple[str, ...] = ("rm
         axis.legend()
     figure.suptitle("test RMSE during the campaign: points per repeat, band = range over repeats")
     figure.tight_layout()
-    _save(figure, path)
-    return path
+    return save_figure(figure, path, dpi=100)
 
 
 def plot_acquired(acquired: pd.DataFrame, path: Path) -> Path:
@@ -146,8 +136,7 @@ def plot_acquired(acquired: pd.DataFrame, path: Path) -> Path:
         axis.set_xlabel("iteration")
     axes[0][0].set_ylabel("true rho" if column == "true_rho" else "observed vote fraction k/N")
     figure.tight_layout()
-    _save(figure, path)
-    return path
+    return save_figure(figure, path, dpi=100)
 
 
 def write_report(out: Path, results: pd.DataFrame, acquired: pd.DataFrame, options, settings: dict) -> dict:

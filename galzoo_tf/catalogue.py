@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from astropy.io import fits
 from astropy.table import Table
 
 from galzoo_tf.errors import BadInputError
-from galzoo_tf.fileio import changed_keys, write_json_atomic
+from galzoo_tf.fileio import changed_keys, replaced_atomically, write_json_atomic
 
 FORMATS = {".fits": "fits", ".fit": "fits", ".csv": "csv", ".parquet": "parquet"}
 STATE = "state.json"
@@ -83,9 +82,8 @@ class PartialCatalogue:
     def add(self, columns: dict[str, np.ndarray], consumed: int) -> None:
         """Write one part atomically, then record it: a crash between the two only repeats this part."""
         name = f"part-{len(self.state['parts']):06d}.fits"
-        temporary = self.folder / f".{name}.tmp"
-        Table(columns).write(temporary, format="fits", overwrite=True)
-        os.replace(temporary, self.folder / name)
+        with replaced_atomically(self.folder / name) as temporary:
+            Table(columns).write(temporary, format="fits", overwrite=True)
         rows = len(next(iter(columns.values())))
         self.state = {**self.state, "parts": [*self.state["parts"], name], "rows": self.rows + rows,
                       "consumed": self.consumed + consumed}
@@ -98,13 +96,9 @@ class PartialCatalogue:
         """Assemble the parts into the output file (atomically) and remove the partial folder."""
         if not self.rows:
             raise BadInputError("no galaxies", f"{self.out}: no galaxy was predicted, nothing to write")
-        temporary = self.out.with_name(f".{self.out.name}.{os.getpid()}.tmp")
         writer = {"fits": write_fits, "csv": write_csv, "parquet": write_parquet}[self.kind]
-        try:
+        with replaced_atomically(self.out) as temporary:
             writer(self.parts(), temporary, meta)
-            os.replace(temporary, self.out)
-        finally:
-            temporary.unlink(missing_ok=True)
         shutil.rmtree(self.folder)
         return self.out
 

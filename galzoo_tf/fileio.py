@@ -6,7 +6,8 @@ import hashlib
 import json
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -35,8 +36,22 @@ def nan_to_null(payload: object) -> object:
     return payload
 
 
+@contextmanager
+def replaced_atomically(path: Path, suffix: str = "") -> Iterator[Path]:
+    """A temporary path beside ``path`` to write; renamed over ``path`` if the block succeeds, removed if not.
+
+    Readers never see a half-written file. ``suffix`` keeps writers that infer the format from the
+    name happy (``.png``, ``.keras``, ``.weights.h5``).
+    """
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp{suffix}")
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
 def write_json_atomic(path: Path, payload: Mapping) -> None:
     """Write JSON to a temporary file beside ``path`` and rename it over ``path``."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(payload, indent=1) + "\n")
-    os.replace(temporary, path)
+    with replaced_atomically(path) as temporary:
+        temporary.write_text(json.dumps(payload, indent=1) + "\n")

@@ -36,15 +36,6 @@ class Batch:
     columns: dict[str, np.ndarray] = field(default_factory=dict)
 
 
-def record_ids(folder: Path) -> set[str]:
-    """Every galaxy id in a record folder (all splits); only the id of each record is parsed."""
-    manifest = records.read_manifest(folder)
-    spec = {"id": tf.io.FixedLenFeature([], tf.string)}
-    dataset = tf.data.TFRecordDataset(records.shard_paths(folder, manifest)).map(
-        lambda r: tf.io.parse_single_example(r, spec)["id"], num_parallel_calls=tf.data.AUTOTUNE)
-    return {gid.decode() for batch in dataset.batch(4096).as_numpy_iterator() for gid in batch}
-
-
 class RecordSource:
     """Prepared records (one split or all), with any stored int/float features asked for."""
 
@@ -72,6 +63,15 @@ class RecordSource:
         if missing:
             raise BadInputError("missing column", f"{self.folder}: records have no {', '.join(missing[:4])}")
         return {key: spec[key] for key in ("id", "image", "split", *self.keys)}
+
+    def columns(self) -> dict[str, np.ndarray]:
+        """The id (as str) and the asked features of every galaxy, in record order; no image is decoded."""
+        spec = {key: value for key, value in self._spec().items() if key != "image"}
+        dataset = tf.data.TFRecordDataset(self.paths).map(lambda r: tf.io.parse_single_example(r, spec),
+                                                          num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        batches = list(dataset.batch(4096).as_numpy_iterator())
+        columns = {key: np.concatenate([b[key] for b in batches]) for key in spec}
+        return {**columns, "id": columns["id"].astype(str), "split": columns["split"].astype(str)}
 
     def batches(self, batch_size: int, skip: int = 0) -> Iterator[Batch]:
         spec, image = self._spec(), ImageSpec.from_json(self.manifest["image"])

@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+
+from galzoo_tf.fileio import replaced_atomically
+
+
+def save_figure(figure, path: Path, dpi: int = 80) -> Path:
+    """Save a matplotlib figure as PNG atomically and close it (closed even if saving fails)."""
+    import matplotlib.pyplot as plt
+
+    try:
+        with replaced_atomically(path, ".png") as temporary:
+            figure.savefig(temporary, dpi=dpi)
+    finally:
+        plt.close(figure)
+    return path
 
 
 def display_image(image: np.ndarray) -> np.ndarray:
@@ -38,11 +51,7 @@ def montage(images: Sequence[np.ndarray], titles: Sequence[str], path: Path, col
         axis.set_title(caption, fontsize=7)
     if title:
         figure.suptitle(title, fontsize=10)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
-    figure.savefig(temporary, dpi=80)
-    plt.close(figure)
-    os.replace(temporary, path)
-    return path
+    return save_figure(figure, path)
 
 
 def record_caption(record: dict) -> str:

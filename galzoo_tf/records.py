@@ -9,14 +9,13 @@ to a temporary name and renamed, so a shard on disk under its final name is comp
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import tensorflow as tf
 
 from galzoo_tf.errors import BadInputError
-from galzoo_tf.fileio import sha256_file
+from galzoo_tf.fileio import replaced_atomically, sha256_file
 from galzoo_tf.layout import FORMAT, MANIFEST, ImageSpec
 
 
@@ -109,14 +108,9 @@ def read_records(directory: str | Path, split: str | None = None, verify: bool =
 
 def write_shard(path: Path, records: Iterable[bytes]) -> dict:
     """Write records to ``path`` atomically; returns count, size and sha256 of the shard."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     count = 0
-    try:
-        with tf.io.TFRecordWriter(str(temporary)) as writer:
-            for record in records:
-                writer.write(record)
-                count += 1
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+    with replaced_atomically(path) as temporary, tf.io.TFRecordWriter(str(temporary)) as writer:
+        for record in records:
+            writer.write(record)
+            count += 1
     return {"file": path.name, "count": count, "bytes": path.stat().st_size, "sha256": sha256_file(path)}

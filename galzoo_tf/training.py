@@ -26,7 +26,7 @@ from galzoo_tf.augment import AugmentConfig
 from galzoo_tf.dataset import vote_dataset, vote_targets
 from galzoo_tf.distributed import fit_distributed
 from galzoo_tf.errors import BadInputError
-from galzoo_tf.fileio import write_json_atomic
+from galzoo_tf.fileio import replaced_atomically, write_json_atomic
 from galzoo_tf.heads import BinomialHead, BinomialVoteLoss, heads_for, negative_log_likelihood, output_size
 from galzoo_tf.models import build_vote_model
 from galzoo_tf.schema import Schema, load_schema
@@ -117,9 +117,8 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
 
 
 def save_model_atomic(model: keras.Model, path: Path) -> None:
-    temporary = path.with_name(f".{path.stem}.{os.getpid()}.tmp.keras")
-    model.save(temporary)
-    os.replace(temporary, path)
+    with replaced_atomically(path, ".keras") as temporary:
+        model.save(temporary)
 
 
 def _number(value) -> float | None:
@@ -327,8 +326,8 @@ def train(data: Path, out: Path, config: TrainConfig, resume: bool = False, verb
 def _finish(out: Path, data: Path, manifest: dict, config: TrainConfig, augmentation: AugmentConfig,
             heads: list[BinomialHead], schema: Schema, history: dict, labels: LabelStatistics) -> None:
     """model.keras (the best epoch) and galzoo.json beside it."""
-    shutil.copyfile(out / BEST, out / f".{FINAL}.tmp")
-    os.replace(out / f".{FINAL}.tmp", out / FINAL)
+    with replaced_atomically(out / FINAL) as temporary:
+        shutil.copyfile(out / BEST, temporary)
     sidecar = {
         "galzoo_version": __version__,
         "task": "votes",
