@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from galzoo_cli.console import counting, friendly_errors, report, table
-from galzoo_cli.predict import BatchSize, Passes, Seed, Tta
+from galzoo_cli.predict import BatchSize, Seed, TaskPasses, Tta
 from galzoo_tf.errors import BadInputError
 
 
@@ -71,10 +71,11 @@ def _rmse_rows(result: dict) -> list[list[str]]:
 @friendly_errors
 def calibrate(
     model: Annotated[Path, typer.Option("--model", "-m", help="Model directory from `galzoo train`.")],
-    data: Annotated[Path, typer.Option(help="Record folder with votes (from `galzoo prepare`).")],
+    data: Annotated[Path, typer.Option(help="Record folder with votes, or with truth parameters for a parameter "
+                                           "model (from `galzoo prepare`).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Report folder: calibration.json and PNG figures.")],
     split: Annotated[str, typer.Option(help="Split to measure calibration on.")] = "test",
-    passes: Passes = 30,
+    passes: TaskPasses = None,
     tta: Tta = True,
     batch_size: BatchSize = 32,
     seed: Seed = 0,
@@ -86,23 +87,29 @@ def calibrate(
     ensemble: Annotated[list[Path] | None, typer.Option(help="Another model directory of the same question to "
                                                              "pool samples with (repeat for more).")] = None,
 ) -> None:
-    """Measure how well the vote posteriors are calibrated (coverage error, Walmsley et al. 2019 eq. 11-13), draw the paper's figures, and recalibrate.
+    """Measure how well the posteriors are calibrated (coverage error, Walmsley et al. 2019 eq. 11-13), draw the paper's figures, and recalibrate.
 
-    Coverage error = (expected - actual) / actual galaxies whose vote fraction lies within a maximum error of the prediction: positive means overconfident. The paper's models are overconfident; --tune-dropout widens the MC dropout posterior, --ensemble pools several models.
+    Parameter models (GaMPEN): coverage of the 68.27/95.45/99.73 % highest-density intervals per parameter, typical errors, flag accuracy, residual figures; --tune-dropout picks the rate whose coverage is closest to the levels. Vote models: coverage error = (expected - actual) / actual galaxies whose vote fraction lies within a maximum error of the prediction: positive means overconfident. The paper's models are overconfident; --tune-dropout widens the MC dropout posterior, --ensemble pools several models.
     """  # noqa: E501
-    from galzoo_tf.calibrate import CalibrateOptions
-    from galzoo_tf.calibrate import calibrate as run
-    from galzoo_tf.model_dir import load_vote_model
+    from galzoo_tf.model_dir import ParameterModel, load_model
 
     rates = parse_rates(tune_dropout)
     if tune_split == split and rates:
         raise BadInputError("bad option", f"tune on another split than the one reported (--split {split})")
+    loaded = load_model(model)
+    if isinstance(loaded, ParameterModel):
+        _calibrate_parameters(loaded, data, out, split, passes or 100, seed, batch_size, rates, tune_split)
+        return
+    from galzoo_tf.calibrate import CalibrateOptions
+    from galzoo_tf.calibrate import calibrate as run
+    from galzoo_tf.model_dir import load_vote_model
+
+    passes = passes or 30
     options = CalibrateOptions(split=split, passes=passes, tta=tta, seed=seed, batch_size=batch_size,
                                tune_dropout=rates, tune_split=tune_split)
-    vote_model = load_vote_model(model)
     with counting("sampling posteriors") as progress:
-        result = run(vote_model, data, out, options, [load_vote_model(p) for p in ensemble or []], progress)
-    question = vote_model.sidecar["question"]
+        result = run(loaded, data, out, options, [load_vote_model(p) for p in ensemble or []], progress)
+    question = loaded.sidecar["question"]
     report.print(table(f"coverage error on the {split} split ({result['galaxies']:,} galaxies, T = {passes}): "
                        "+ overconfident, - underconfident", _columns(result, question),
                        coverage_rows(result, question)))
@@ -110,3 +117,27 @@ def calibrate(
     report.print(table("point metrics" + (" (recalibrated)" if "recalibrated" in result else ""), ["", ""],
                        _rmse_rows(final)))
     report.print(f"report: {out / 'calibration.json'}; figures: {', '.join(result['figures'][:3])}, ... in {out}")
+
+
+def _calibrate_parameters(model, data: Path, out: Path, split: str, passes: int, seed: int, batch_size: int,
+                          rates: tuple[float, ...], tune_split: str) -> None:
+    """HDI coverage, typical errors and flags of a parameter model, beside GaMPEN's Table 2."""
+    from galzoo_tf.parameter_calibration import ParameterCalibrateOptions, calibrate_parameters, level_table
+    from galzoo_tf.parameter_posterior import LEVELS
+
+    options = ParameterCalibrateOptions(split=split, passes=passes, seed=seed, batch_size=batch_size,
+                                        tune_dropout=rates, tune_split=tune_split)
+    with counting("sampling parameter posteriors") as progress:
+        result = calibrate_parameters(model, data, out, options, progress)
+    levels = [f"{100 * level:.2f}%" for level in LEVELS]
+    report.print(table(f"HDI coverage on the {split} split ({result['galaxies']:,} galaxies, T = {passes}, "
+                       f"dropout {result['dropout_rate']:g})", ["parameter", *[f"ours {v}" for v in levels],
+                                                               *[f"paper {v}" for v in levels]],
+                       level_table(result)))
+    errors = result["typical_error"]
+    rows = [["L_B/L_T: 68th percentile |error|", f"{errors['bulge_to_total']:.3f}"],
+            ["R_e: 68th percentile |fractional error|", f"{100 * errors['r_e_arcsec']:.1f}%"],
+            ["flux: 68th percentile |fractional error|", f"{100 * errors['flux']:.1f}%"]]
+    rows += [[f"flag {name}: accuracy", f"{100 * value['accuracy']:.1f}%"] for name, value in result["flags"].items()]
+    report.print(table("errors of the most probable value and flag accuracy", ["", ""], rows))
+    report.print(f"report: {out / 'calibration.json'}; figures: {', '.join(result['figures'])} in {out}")

@@ -14,6 +14,11 @@ Models = Annotated[list[Path], typer.Option("--model", "-m", help="Model directo
                                                                    "for an ensemble (samples are pooled).")]
 Passes = Annotated[int, typer.Option(help="Posterior samples T per galaxy and model (MC dropout x test-time "
                                           "augmentation).", min=1)]
+TaskPasses = Annotated[int | None, typer.Option(help="Posterior samples T per galaxy and model: MC dropout x "
+                                                     "test-time augmentation for vote models (default 30); "
+                                                     "dropout passes with one MVN draw each for parameter "
+                                                     "models (default 1000 for predict, 100 for calibrate).",
+                                                min=1)]
 Tta = Annotated[bool, typer.Option("--tta/--no-tta", help="Augment each pass (default), or run the "
                                                           "convolutional trunk once and sample only dropout "
                                                           "(about T times faster).")]
@@ -44,7 +49,7 @@ def predict(
     fits_dir: Annotated[Path | None, typer.Option("--fits", help="Folder of FITS images or cubes (NaN pixels "
                                                                   "are filled with the median).")] = None,
     split: Annotated[str | None, typer.Option(help="With --data: only this split (train, val, test).")] = None,
-    passes: Passes = 30,
+    passes: TaskPasses = None,
     tta: Tta = True,
     batch_size: BatchSize = 32,
     seed: Seed = 0,
@@ -61,23 +66,44 @@ def predict(
                                                           "wrote.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing catalogue.")] = False,
 ) -> None:
-    """Write a posterior catalogue: for every galaxy and answer, rho's mean, spread and percentiles, and the predicted vote fraction with its interval at the question's typical N.
+    """Write a posterior catalogue: for every galaxy and answer, rho's mean, spread and percentiles, and the predicted vote fraction with its interval at the question's typical N; for a parameter model (GaMPEN), the mode, median and 68/95/99.7 % highest-density intervals of L_B/L_T, R_e and flux, with qualitative flags.
 
-    Memory is bounded by the batch, never by the catalogue: rows are flushed to disk as they come, so an interrupted run continues with --resume. Columns: docs/posteriors.md.
+    Memory is bounded by the batch, never by the catalogue: rows are flushed to disk as they come, so an interrupted run continues with --resume. Columns: docs/posteriors.md and docs/parameters.md.
     """  # noqa: E501
-    from galzoo_tf.model_dir import load_vote_model
-    from galzoo_tf.predict import PredictOptions
-    from galzoo_tf.predict import predict as run
+    from galzoo_tf.model_dir import ParameterModel, load_model
 
     if not model:
         raise BadInputError("bad option", "give a model: --model DIR (from `galzoo train`)")
-    models = [load_vote_model(path) for path in model]
+    models = [load_model(path) for path in model]
     source = image_source(data, images, fits_dir, split, skip_bad, models[0].image)
-    options = PredictOptions(passes=passes, tta=tta, seed=seed, save_samples=save_samples, interval=interval,
-                             dropout_rate=dropout_rate, batch_size=batch_size)
-    with counting("predicting") as progress:
-        result = run(models, source, out, options, resume=resume, overwrite=overwrite, progress=progress)
-    rows = [["galaxies", f"{result.rows:,}"], ["samples per galaxy", f"{passes * len(models)}"],
+    if isinstance(models[0], ParameterModel):
+        result = _predict_parameters(models, source, out, passes or 1000, seed, save_samples, dropout_rate,
+                                     batch_size, resume, overwrite)
+        samples = passes or 1000
+    else:
+        from galzoo_tf.predict import PredictOptions
+        from galzoo_tf.predict import predict as run
+
+        options = PredictOptions(passes=passes or 30, tta=tta, seed=seed, save_samples=save_samples,
+                                 interval=interval, dropout_rate=dropout_rate, batch_size=batch_size)
+        with counting("predicting") as progress:
+            result = run(models, source, out, options, resume=resume, overwrite=overwrite, progress=progress)
+        samples = options.passes * len(models)
+    rows = [["galaxies", f"{result.rows:,}"], ["samples per galaxy", f"{samples}"],
             ["speed", f"{result.galaxies_per_second:,.1f} galaxies/s"]]
     rows += [[f"skipped: {reason}", f"{count:,}"] for reason, count in result.skipped.items()]
     report.print(table(f"posterior catalogue {out}", ["", ""], rows))
+
+
+def _predict_parameters(models, source, out: Path, passes: int, seed: int, save_samples: bool,
+                        dropout_rate: float | None, batch_size: int, resume: bool, overwrite: bool):
+    """A parameter model's catalogue (one model: parameter ensembles are not supported)."""
+    from galzoo_tf.parameter_predict import ParameterPredictOptions, predict_parameters
+
+    if len(models) > 1:
+        raise BadInputError("bad option", "parameter models predict one at a time: give one --model")
+    options = ParameterPredictOptions(passes=passes, seed=seed, save_samples=save_samples,
+                                      dropout_rate=dropout_rate, batch_size=batch_size)
+    with counting("predicting parameters") as progress:
+        return predict_parameters(models[0], source, out, options, resume=resume, overwrite=overwrite,
+                                  progress=progress)

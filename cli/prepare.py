@@ -23,6 +23,8 @@ SOURCES = [
      "galzoo prepare gz2 --catalogue gz2_hart16.csv.gz --images images/ --mapping map.csv"],
     ["folder", "your own project: a folder of images and a CSV of vote counts",
      "galzoo prepare folder --images DIR --labels votes.csv --out data/mine"],
+    ["fits", "your own FITS cutouts and a table of L_B/L_T, R_e and flux, for parameter models (GaMPEN)",
+     "galzoo prepare fits --images cutouts/ --table parameters.csv --out data/params"],
 ]
 
 
@@ -173,6 +175,46 @@ def folder(
            val_fraction=val_fraction, encoding=encoding, skip_bad=skip_bad, overwrite=overwrite)
 
 
+@app.command("fits")
+@friendly_errors
+def fits(
+    images: Annotated[Path, typer.Option(help="Folder of FITS cutouts (.fits, .fit, .fits.gz, ...): one 2-D "
+                                              "image or 3-D cube (planes = bands) each.")],
+    table: Annotated[Path, typer.Option(help="CSV or FITS table: 'id', 'bulge_to_total', 'r_e_arcsec', 'flux' "
+                                             "(or truth/...), and optionally 'file', 'split', 'ra', 'dec'.")],
+    out: Out,
+    test_size: TestSize = 0.2,
+    val_fraction: ValFraction = 0.1,
+    seed: Seed = 0,
+    size: Annotated[int | None, typer.Option(help="Resample the cutouts to this side in pixels (Lanczos). "
+                                                  "Default: keep their own size, which keeps pixel scale "
+                                                  "and counts as the table's R_e and flux assume.", min=8)]
+    = None,
+    shard_size: ShardSize = 1000,
+    workers: Workers = None,
+    skip_bad: SkipBad = False,
+    overwrite: Overwrite = False,
+) -> None:
+    """Your own FITS cutouts and a table of morphological parameters, for `galzoo train --task parameters`.
+
+    The table (CSV or FITS) holds one row per galaxy: 'id'; 'bulge_to_total', the bulge-to-total light ratio L_B/L_T from 0 to 1; 'r_e_arcsec', the effective (half-light) radius in arcsec, > 0; 'flux', the total flux in the cutout's own counts (the units of its pixels), > 0. These may also be named truth/bulge_to_total, truth/r_e_arcsec and truth/flux. Optional: 'file', the cutout's path relative to --images (default: the file named after the id, e.g. 1234.fits); 'split' (train/val/test, used as given); 'ra' and 'dec' in degrees.
+
+    Cutouts must be square FITS images, best all of one size (GaMPEN's HSC cutouts are 239x239): by default the first cutout's size is kept and one of another size is resampled to it. They are stored as float32 with one channel per plane, NaN pixels filled with the median of the finite ones. A row with a blank, non-numeric or out-of-range parameter, or a cutout that is missing, not FITS or outside --images, stops the run naming it; --skip-bad skips and counts them instead.
+
+    Example: galzoo prepare fits --images cutouts/ --table parameters.csv --out data/params, then galzoo train --task parameters --data data/params --out models/gampen --image-size 239.
+    """  # noqa: E501
+    from galzoo_tf.sources.fits_table import load_fits_parameters, native_side
+
+    with console.status("reading and checking the table"):
+        source = load_fits_parameters(images, table, skip_bad=skip_bad)
+    if size is None:
+        size = native_side(source.table["path"])
+    _write(source, out, seed=seed, size=size, shard_size=shard_size, workers=workers, test_size=test_size,
+           val_fraction=val_fraction, encoding="raw", skip_bad=skip_bad, overwrite=overwrite)
+    report.print(f"next: [bold]galzoo train --task parameters --data {out} --out MODEL --image-size {size}[/]",
+                 soft_wrap=True)
+
+
 @app.command("synthetic")
 @friendly_errors
 def synthetic(
@@ -180,7 +222,9 @@ def synthetic(
     out: Out = Path("data/synthetic"),
     survey: Annotated[str, typer.Option(help="'sdss': GZ2-like 256x256 gri colour cutouts framed by galaxy "
                                              "size; 'hsc': HSC-like g-band float32 images at 0.168\"/px "
-                                             "(GaMPEN's setting).")] = "sdss",
+                                             "(GaMPEN's setting); 'hsc-poor': the same with worse seeing "
+                                             "and twice the sky noise (a second domain for transfer "
+                                             "learning).")] = "sdss",
     overdispersion: Annotated[float, typer.Option(help="How much the volunteers who see the same galaxy err "
                                                        "together: their answer probabilities are drawn from "
                                                        "Dirichlet(rho / X). 0: plain multinomial votes.",
@@ -198,10 +242,11 @@ def synthetic(
     Every record carries the truth (L_B/L_T, R_e, flux, bar, arms, inclination, merger/star flags, and rho of every answer). The same seed gives the same records byte for byte whatever --workers. A montage.png of sample galaxies is written beside the records.
     """  # noqa: E501
     from galzoo_tf.plots import record_montage
+    from galzoo_tf.sim.population import SURVEYS
     from galzoo_tf.sources.synthetic import load_synthetic
 
-    if survey not in ("sdss", "hsc"):
-        raise typer.BadParameter("choose 'sdss' or 'hsc'", param_hint="--survey")
+    if survey not in SURVEYS:
+        raise typer.BadParameter(f"choose one of {', '.join(SURVEYS)}", param_hint="--survey")
     with console.status("drawing galaxies and volunteers"):
         source = load_synthetic(n, seed=seed, survey=survey, overdispersion=overdispersion)
     size = source.image_spec.shape[0]

@@ -28,6 +28,7 @@ class AugmentConfig:
     rotate: bool = True
     contrast: tuple[float, float] = (0.98, 1.02)
     standardise: bool = True  # zero mean, unit variance per image: much faster optimisation (not in the paper)
+    arcsinh: bool = False  # arcsinh of the pixel values (GaMPEN §5): linear near the noise, logarithmic in cores
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -36,11 +37,17 @@ class AugmentConfig:
     def from_json(cls, raw: dict) -> AugmentConfig:
         return cls(**{**raw, "zoom": tuple(raw["zoom"]), "contrast": tuple(raw["contrast"])})
 
+    @classmethod
+    def for_parameters(cls, image_size: int, zoom: float = 1.0) -> AugmentConfig:
+        """Only what leaves size and flux unchanged: a fixed central crop (1/zoom of the frame, the same for
+        every image, so arcsec per pixel stays fixed), flips, then the arcsinh stretch."""
+        return cls(image_size, True, (zoom, zoom), True, True, False, (1.0, 1.0), False, True)
+
     def deterministic(self) -> AugmentConfig:
         """The same geometry without randomness: no flips or rotation, mean zoom, central crop."""
         middle = sum(self.zoom) / 2
         return AugmentConfig(self.image_size, self.greyscale, (middle, middle), True, False, False, (1.0, 1.0),
-                             self.standardise)
+                             self.standardise, self.arcsinh)
 
 
 def to_float(image: tf.Tensor) -> tf.Tensor:
@@ -142,6 +149,8 @@ def augment(image: tf.Tensor, seed: tf.Tensor, config: AugmentConfig) -> tf.Tens
         image = contrast(image, seeds[3], *config.contrast)
     image = crop(image, seeds[4], config.zoom, config.central_crop, frame)
     image = tf.image.resize(image, [config.image_size, config.image_size], method="area")  # antialiased, cheap
+    if config.arcsinh:  # after the area resize, which averages flux linearly
+        image = tf.asinh(image)
     if config.standardise:
         image = tf.image.per_image_standardization(image)
     channels = 1 if config.greyscale else None

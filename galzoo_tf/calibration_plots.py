@@ -2,33 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
-from galzoo_tf.plots import save_figure
-
-
-@contextmanager
-def _figure(path: Path, title: str, rows: int = 1, columns: int = 1, size: tuple[float, float] = (6, 4.5)
-            ) -> Iterator[np.ndarray]:
-    """Yield a grid of axes, then save it as PNG via a temporary file beside ``path`` so readers never see half."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(rows, columns, figsize=(size[0] * columns, size[1] * rows), squeeze=False)
-    try:
-        yield axes
-    except BaseException:
-        plt.close(figure)
-        raise
-    figure.suptitle(title, fontsize=10)
-    figure.tight_layout()
-    save_figure(figure, path)
+from galzoo_tf.plots import figure_grid as _figure
 
 
 def _require_galaxies(count: int, what: str) -> None:

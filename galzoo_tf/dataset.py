@@ -9,7 +9,7 @@ resumed at that epoch, whatever the process.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import tensorflow as tf
@@ -80,26 +80,36 @@ def epoch_seed(seed: int, epoch: int) -> tf.Tensor:
 def vote_dataset(folder: Path, split: str, heads: Sequence[BinomialHead], config: AugmentConfig, batch_size: int,
                  seed: int, min_votes: int = 0, epochs: tuple[int, int] | None = None,
                  filter_head: BinomialHead | None = None, only_ids: Sequence[str] | None = None) -> tf.data.Dataset:
-    """Batches of (augmented image, targets) for a split.
+    """Batches of (augmented image, vote targets) for a split; see ``record_dataset``.
 
-    With ``epochs=(first, stop)`` the dataset runs those training epochs back to back, each
-    shuffled and augmented afresh but reproducibly; without, it is one pass in record order
-    with the deterministic version of the augmentations (for validation). ``only_ids`` keeps
-    just those galaxies (an active-learning campaign's labelled set).
+    ``only_ids`` keeps just those galaxies (an active-learning campaign's labelled set).
     """
     folder = Path(folder)
-    manifest, paths = _records(folder, split)
+    manifest, _ = _records(folder, split)
     check_answerable(manifest, heads, folder)
-    parse = records.parser(manifest)
     keep = _keep(filter_head or heads[0], min_votes)
     if only_ids is not None:
         keep = _and_in(keep, only_ids)
+    return record_dataset(folder, split, config, batch_size, seed, keep, lambda f: targets(f, heads), epochs)
+
+
+def record_dataset(folder: Path, split: str, config: AugmentConfig, batch_size: int, seed: int,
+                   keep: Callable[[dict], tf.Tensor], target: Callable[[dict], tf.Tensor],
+                   epochs: tuple[int, int] | None = None) -> tf.data.Dataset:
+    """Batches of (augmented image, target) for the records of a split that ``keep`` accepts.
+
+    With ``epochs=(first, stop)`` the dataset runs those training epochs back to back, each
+    shuffled and augmented afresh but reproducibly; without, it is one pass in record order
+    with the deterministic version of the augmentations (for validation).
+    """
+    manifest, paths = _records(Path(folder), split)
+    parse = records.parser(manifest)
 
     def prepared(dataset: tf.data.Dataset, key: tf.Tensor, transform: AugmentConfig) -> tf.data.Dataset:
         dataset = dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).filter(keep)
         return dataset.enumerate().map(
             lambda i, f: (augment(f["image"], tf.random.experimental.stateless_fold_in(key, i), transform),
-                          targets(f, heads)),
+                          target(f)),
             num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
     if epochs is None:

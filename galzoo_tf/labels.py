@@ -55,7 +55,7 @@ def require_columns(frame: pd.DataFrame, columns: Iterable[str], source: str) ->
         raise BadInputError(errors.MISSING_COLUMN, f"{source}: missing column(s) {shown}")
 
 
-def _shown(value: object) -> str:
+def shown_value(value: object) -> str:
     """A cell as the user would recognise it: text quoted, blanks named."""
     if isinstance(value, str):
         return repr(value)
@@ -68,7 +68,7 @@ def _whole_numbers(frame: pd.DataFrame, column: str, problems: RowProblems) -> n
     values = np.array(pd.to_numeric(raw, errors="coerce"), dtype=float)  # a writable copy
     bad = ~np.isfinite(values) | (values != np.round(values))
     problems.flag(bad, errors.NON_INTEGER_COUNT,
-                  lambda i: f"{column} is {_shown(raw.iloc[i])}, not a whole number of votes")
+                  lambda i: f"{column} is {shown_value(raw.iloc[i])}, not a whole number of votes")
     values[bad] = 0
     negative = values < 0
     problems.flag(negative, errors.NEGATIVE_COUNT, lambda i: f"{column} is {int(values[i])}, a negative count")

@@ -18,6 +18,8 @@ from galzoo_tf.errors import BadInputError
 from galzoo_tf.fileio import sha256_file, write_json_atomic
 from galzoo_tf.heads import BinomialHead
 from galzoo_tf.layout import ImageSpec
+from galzoo_tf.parameter_posterior import ParameterSampler
+from galzoo_tf.parameters import ParameterScaler
 from galzoo_tf.posterior import Sampler
 from galzoo_tf.training import FINAL, SIDECAR
 
@@ -69,17 +71,76 @@ class VoteModel:
         return sha256_file(self.path / FINAL)
 
 
-def load_vote_model(path: str | Path) -> VoteModel:
-    """Load ``model.keras`` in safe mode with its ``galzoo.json``; a clear error if either is missing."""
+def _load(path: str | Path, task: str | None) -> tuple[Path, dict, keras.Model]:
+    """``model.keras`` (safe mode) and ``galzoo.json`` of a model directory, checked to be of ``task``."""
     path = Path(path)
     for name in (FINAL, SIDECAR):
         if not (path / name).is_file():
             raise BadInputError("not a model", f"{path}: no {name}; pass a model directory written by "
                                                "`galzoo train` (it writes both when training ends)")
     sidecar = json.loads((path / SIDECAR).read_text())
-    if sidecar.get("task") != "votes":
-        raise BadInputError("not a model", f"{path}: a {sidecar.get('task')!r} model, not a vote model")
-    return VoteModel(path, keras.saving.load_model(path / FINAL, safe_mode=True), sidecar)
+    if task is not None and sidecar.get("task") != task:
+        raise BadInputError("not a model", f"{path}: a {sidecar.get('task')!r} model, not a {task} model")
+    return path, sidecar, keras.saving.load_model(path / FINAL, safe_mode=True)
+
+
+def load_vote_model(path: str | Path) -> VoteModel:
+    """Load ``model.keras`` in safe mode with its ``galzoo.json``; a clear error if either is missing."""
+    path, sidecar, model = _load(path, "votes")
+    return VoteModel(path, model, sidecar)
+
+
+def load_parameter_model(path: str | Path) -> ParameterModel:
+    """A GaMPEN model directory (``galzoo train --task parameters``)."""
+    path, sidecar, model = _load(path, "parameters")
+    return ParameterModel(path, model, sidecar)
+
+
+def load_model(path: str | Path) -> VoteModel | ParameterModel:
+    """Whichever task the directory's galzoo.json names: later stages accept both transparently."""
+    path, sidecar, model = _load(path, None)
+    if sidecar.get("task") == "parameters":
+        return ParameterModel(path, model, sidecar)
+    if sidecar.get("task") == "votes":
+        return VoteModel(path, model, sidecar)
+    raise BadInputError("not a model", f"{path}: unknown task {sidecar.get('task')!r} in {SIDECAR}")
+
+
+@dataclass(frozen=True)
+class ParameterModel:
+    """A loaded GaMPEN model and what galzoo.json says about it (target scaler, image, tuned dropout)."""
+
+    path: Path
+    model: keras.Model
+    sidecar: dict
+
+    @property
+    def scaler(self) -> ParameterScaler:
+        return ParameterScaler.from_json(self.sidecar["targets"])
+
+    @property
+    def augmentation(self) -> AugmentConfig:
+        return AugmentConfig.from_json(self.sidecar["augmentation"])
+
+    @property
+    def image(self) -> ImageSpec:
+        raw = self.sidecar["image"]
+        return ImageSpec(tuple(raw["shape"]), raw["dtype"], raw.get("encoding", "raw"))
+
+    @property
+    def dropout_rate(self) -> float | None:
+        return self.sidecar.get("posterior", {}).get("dropout_rate")
+
+    @property
+    def training_rate(self) -> float:
+        return float(self.sidecar["config"]["dropout"])
+
+    def sampler(self, passes: int, seed: int, rate: float | None = None) -> ParameterSampler:
+        return ParameterSampler(self.model, self.augmentation, self.scaler, passes, seed,
+                                self.dropout_rate if rate is None else rate)
+
+    def checksum(self) -> str:
+        return sha256_file(self.path / FINAL)
 
 
 def check_same_heads(models: list[VoteModel]) -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,26 @@ def save_figure(figure, path: Path, dpi: int = 80) -> Path:
     finally:
         plt.close(figure)
     return path
+
+
+@contextmanager
+def figure_grid(path: Path, title: str, rows: int = 1, columns: int = 1, size: tuple[float, float] = (6, 4.5)
+            ) -> Iterator[np.ndarray]:
+    """Yield a grid of axes, then save it as PNG via a temporary file beside ``path`` so readers never see half."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(rows, columns, figsize=(size[0] * columns, size[1] * rows), squeeze=False)
+    try:
+        yield axes
+    except BaseException:
+        plt.close(figure)
+        raise
+    figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    save_figure(figure, path)
 
 
 def display_image(image: np.ndarray) -> np.ndarray:

@@ -132,14 +132,26 @@ def predict(models: list[VoteModel], source: RecordSource | FolderSource, out: P
             resume: bool = False, overwrite: bool = False,
             progress: Callable[[int, int], None] | None = None) -> PredictResult:
     """Sample every galaxy of ``source`` and write the catalogue ``out`` (format from its extension)."""
-    catalogue_format(out)
     sampler = EnsembleSampler(models, options.passes, options.tta, options.seed, options.dropout_rate)
     votes = {head.question: models[0].total_votes(head) for head in sampler.heads}
-    partial = PartialCatalogue(out, _settings(models, source, options), resume, overwrite)
+    question = models[0].sidecar["question"]
+    return stream_catalogue(
+        source, out, _settings(models, source, options), options,
+        lambda batch: batch_columns(batch, sampler, votes, question, options),
+        lambda rows: _provenance(models, source, options, rows, sampler.heads, votes), resume, overwrite, progress)
+
+
+def stream_catalogue(source: RecordSource | FolderSource, out: Path, settings: dict, options,
+                     columns_of: Callable[[Batch], dict[str, np.ndarray]], provenance_of: Callable[[int], dict],
+                     resume: bool, overwrite: bool, progress: Callable[[int, int], None] | None) -> PredictResult:
+    """Rows of every batch of ``source``, flushed in parts of ``options.part_rows`` (resumable), then the
+    catalogue and its provenance JSON, both written atomically."""
+    catalogue_format(out)
+    partial = PartialCatalogue(out, settings, resume, overwrite)
     started, done, pending, pending_consumed = time.perf_counter(), partial.consumed, [], 0
     for batch in source.batches(options.batch_size, skip=partial.consumed):
         if batch.ids:
-            pending.append(batch_columns(batch, sampler, votes, models[0].sidecar["question"], options))
+            pending.append(columns_of(batch))
         pending_consumed += batch.consumed
         done += batch.consumed
         if pending and sum(len(p["id"]) for p in pending) >= options.part_rows:
@@ -150,7 +162,7 @@ def predict(models: list[VoteModel], source: RecordSource | FolderSource, out: P
     if pending:
         partial.add(_drain(pending), pending_consumed)
     seconds = time.perf_counter() - started
-    provenance = _provenance(models, source, options, partial.rows, sampler.heads, votes)
+    provenance = provenance_of(partial.rows)
     partial.finish(_fits_keywords(provenance))
     write_json_atomic(out.with_name(out.name + ".json"), provenance)
     return PredictResult(out, provenance["rows"], dict(source.skipped), seconds)
@@ -171,5 +183,5 @@ def _fits_keywords(provenance: dict) -> dict:
     """The provenance that fits in FITS keywords (the rest is in the JSON beside the catalogue)."""
     inputs = provenance["input"]
     return {"GZVERSN": provenance["galzoo_version"], "GZSEED": provenance["seed"],
-            "GZPASSES": provenance["options"]["passes"], "GZTTA": provenance["options"]["tta"],
+            "GZPASSES": provenance["options"]["passes"], "GZTTA": provenance["options"].get("tta", False),
             "GZMODEL": provenance["models"][0]["sha256"], "GZINPUT": inputs.get("fingerprint") or inputs["sha256"]}

@@ -277,6 +277,13 @@ def _write_shards(catalogue: Catalogue, out: Path, todo: list[tuple[str, np.ndar
         executor.shutdown(wait=True, cancel_futures=True)
 
 
+def _voted_questions(catalogue: Catalogue) -> dict[str, list[str]]:
+    """Answers of the questions whose votes the records hold (none for a table of parameters only)."""
+    schema = catalogue.schema
+    return {q.name: list(q.answer_names) for q in schema.questions
+            if schema.total_key(q) in catalogue.int_features}
+
+
 def build_manifest(catalogue: Catalogue, options: PrepareOptions, spec: ImageSpec, key: str,
                    shards: list[dict]) -> dict:
     """The manifest: provenance, schema, image spec, counts per split, shards with sha256."""
@@ -290,7 +297,7 @@ def build_manifest(catalogue: Catalogue, options: PrepareOptions, spec: ImageSpe
         "galzoo_version": __version__,
         "source": catalogue.source,
         "schema": catalogue.schema.name,
-        "questions": {q.name: list(q.answer_names) for q in catalogue.schema.questions},
+        "questions": _voted_questions(catalogue),
         "image": spec.to_json(),
         "int_features": catalogue.int_features,
         "float_features": catalogue.float_features,

@@ -45,6 +45,7 @@ class TrainConfig:
     """Every choice that shapes a training run; stored in galzoo.json."""
 
     question: str = "bar"  # a question of the tree, or "all" for one head per question
+    task: str = "votes"  # or "parameters": GaMPEN's L_B/L_T, R_e and flux
     epochs: int = 20
     batch_size: int = 64
     image_size: int = 128
@@ -61,6 +62,10 @@ class TrainConfig:
     jit: bool = False
     patience: int = 5  # early stopping on validation loss
     plateau_patience: int = 2  # learning-rate reduction (x0.3) on plateau
+    width: float = 1.0  # parameters: GaMPEN's filters and units x width (slim networks for CPUs)
+    l2: float = 0.0  # parameters: L2 regularisation strength lambda (GaMPEN eq. 8 uses 1e-4)
+    init_from: str | None = None  # parameters: start from this model directory's weights (transfer learning)
+    freeze: tuple[str, ...] = ()  # parameters: layer groups kept fixed while fine-tuning (see FREEZABLE)
 
 
 @dataclass
@@ -221,15 +226,76 @@ def label_statistics(data: Path, heads: list[BinomialHead], filter_head: Binomia
     return LabelStatistics(n_train, n_val, rho, loss / n_val, sums[size:] / np.maximum(asked, 1), asked / n_train)
 
 
+class VoteTask:
+    """Vote posteriors (Walmsley et al. 2019): Binomial heads on the vote CNN; what ``train`` needs of a task."""
+
+    name = "votes"
+
+    def __init__(self, data: Path, manifest: dict, config: TrainConfig) -> None:
+        self.data, self.manifest, self.config = data, manifest, config
+        self.schema = load_schema(manifest["schema"])
+        self.heads = heads_for(self.schema, questions_of(config, self.schema))
+        self.filter_head = self.heads[0] if config.question != "all" else \
+            next(h for h in self.heads if h.question == self.schema.root)
+        self.labels = label_statistics(data, self.heads, self.filter_head, config.min_votes)
+        self.train_galaxies, self.val_galaxies = self.labels.train_galaxies, self.labels.val_galaxies
+        self.baseline_val_loss = self.labels.baseline_val_loss
+        self.augmentation = augment_config(config, self.schema)
+
+    def build(self) -> keras.Model:
+        config = self.config
+        channels = 1 if config.greyscale else self.manifest["image"]["shape"][-1]
+        model = build_vote_model((config.image_size, config.image_size, channels), output_size(self.heads),
+                                 config.dropout, config.architecture)
+        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=BinomialVoteLoss(),
+                      jit_compile=config.jit)
+        return model
+
+    def dataset(self, split: str, epochs: tuple[int, int] | None = None) -> tf.data.Dataset:
+        config = self.config
+        return vote_dataset(self.data, split, self.heads, self.augmentation, config.batch_size, config.seed,
+                            config.min_votes, epochs=epochs, filter_head=self.filter_head)
+
+    def sidecar(self) -> dict:
+        labels = self.labels
+        return {
+            "question": self.config.question,
+            "schema": self.schema.name,
+            "heads": [{"question": h.question, "answers": list(h.answers), "all_answers": list(h.all_answers),
+                       "offset": h.offset, "expected_votes": self.schema.question(h.question).expected_votes,
+                       "mean_votes": round(float(labels.mean_votes[h.offset]), 3),
+                       "asked_fraction": round(float(labels.asked_fraction[h.offset]), 4)} for h in self.heads],
+            "baseline": {"what": "training-set mean rho for every galaxy", "rho": labels.mean_rho.tolist(),
+                         "val_loss": labels.baseline_val_loss},
+        }
+
+
+def make_task(data: Path, manifest: dict, config: TrainConfig):
+    """The task object of a run: VoteTask or parameters.ParameterTask."""
+    if config.task == "votes":
+        return VoteTask(data, manifest, config)
+    if config.task == "parameters":
+        from galzoo_tf.parameter_training import ParameterTask
+
+        return ParameterTask(data, manifest, config)
+    raise BadInputError("bad option", f"--task must be 'votes' or 'parameters', not {config.task!r}")
+
+
+def _purpose(settings: dict) -> str:
+    """What a model directory is for: a vote question, or parameters."""
+    task = settings.get("task", "votes")
+    return f"question {settings.get('question')!r}" if task == "votes" else task
+
+
 def _prepare_dir(out: Path, config: TrainConfig, resume: bool) -> dict | None:
     """The saved run state when resuming; refuses a directory holding another question or a finished run."""
     sidecar, state = out / SIDECAR, out / STATE
     for path in (sidecar, out / "train-config.json"):
         if path.is_file():
-            held = json.loads(path.read_text()).get("question")
-            if held != config.question:
-                raise TrainingError("foreign model dir", f"{out} holds a model for question {held!r}, not "
-                                                         f"{config.question!r}; choose another --out")
+            held = _purpose(json.loads(path.read_text()))
+            if held != _purpose(asdict(config)):
+                raise TrainingError("foreign model dir", f"{out} holds a model for {held}, not "
+                                                         f"{_purpose(asdict(config))}; choose another --out")
     if sidecar.is_file() and not resume:
         raise TrainingError("model exists", f"{out} already holds a trained model; choose another --out")
     if state.is_file() and not resume:
@@ -245,16 +311,12 @@ def _set_precision(mixed: bool) -> None:
     keras.mixed_precision.set_global_policy(("mixed_float16" if gpu else "mixed_bfloat16") if mixed else "float32")
 
 
-def _model(out: Path, saved: dict | None, strategy: tf.distribute.Strategy, config: TrainConfig,
-           input_shape: tuple[int, int, int], outputs: int) -> keras.Model:
-    """The checkpointed model when resuming, else a new compiled one, inside the strategy's scope."""
+def _model(out: Path, saved: dict | None, strategy: tf.distribute.Strategy, task) -> keras.Model:
+    """The checkpointed model when resuming, else the task's new compiled one, inside the strategy's scope."""
     with strategy.scope():
         if saved:
             return keras.saving.load_model(out / CHECKPOINT, safe_mode=True)
-        model = build_vote_model(input_shape, outputs, config.dropout, config.architecture)
-        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=BinomialVoteLoss(),
-                      jit_compile=config.jit)
-        return model
+        return task.build()
 
 
 def _callbacks(out: Path, saved: dict | None, config: TrainConfig, chief: bool) -> tuple[list, EpochCheckpoint]:
@@ -278,35 +340,27 @@ def _nan_error(checkpoint: EpochCheckpoint, out: Path) -> TrainingError:
 
 
 def train(data: Path, out: Path, config: TrainConfig, resume: bool = False, verbose: int | str = "auto") -> TrainResult:
-    """Train (or resume) a vote model on prepared records and write the model directory."""
+    """Train (or resume) a vote or parameter model on prepared records and write the model directory."""
     strategy = make_strategy(config.strategy)  # first: multi-worker strategies must precede other TF work
     data, out = Path(data), Path(out)
     manifest = records.read_manifest(data)
-    schema = load_schema(manifest["schema"])
-    heads = heads_for(schema, questions_of(config, schema))
-    filter_head = heads[0] if config.question != "all" else next(h for h in heads if h.question == schema.root)
+    task = make_task(data, manifest, config)
     saved = _prepare_dir(out, config, resume)
     keras.utils.set_random_seed(config.seed)
     if not config.jit:  # Keras refuses XLA under op determinism: --jit runs trade bit-exact resume for speed
         tf.config.experimental.enable_op_determinism()
     _set_precision(config.mixed_precision)
-    labels = label_statistics(data, heads, filter_head, config.min_votes)
-    n_train, n_val = labels.train_galaxies, labels.val_galaxies
-    augmentation = augment_config(config, schema)
     first_epoch = saved["epoch"] if saved else 0
-    steps = math.ceil(n_train / config.batch_size)
-    channels = 1 if config.greyscale else manifest["image"]["shape"][-1]
-    model = _model(out, saved, strategy, config, (config.image_size, config.image_size, channels), output_size(heads))
+    steps = math.ceil(task.train_galaxies / config.batch_size)
+    model = _model(out, saved, strategy, task)
     chief = is_chief(strategy)
     callbacks, checkpoint = _callbacks(out, saved, config, chief)
     if first_epoch < config.epochs:  # a run killed after its last epoch resumes straight to _finish
         # known lengths: Keras then neither probes for the end of the data nor warns about it
-        train_data = vote_dataset(data, "train", heads, augmentation, config.batch_size, config.seed,
-                                  config.min_votes, epochs=(first_epoch, config.epochs), filter_head=filter_head).apply(
+        train_data = task.dataset("train", (first_epoch, config.epochs)).apply(
             tf.data.experimental.assert_cardinality(steps * (config.epochs - first_epoch)))
-        val_data = vote_dataset(data, "val", heads, augmentation, config.batch_size, config.seed, config.min_votes,
-                                filter_head=filter_head).apply(
-            tf.data.experimental.assert_cardinality(math.ceil(n_val / config.batch_size)))
+        val_data = task.dataset("val").apply(
+            tf.data.experimental.assert_cardinality(math.ceil(task.val_galaxies / config.batch_size)))
     if first_epoch < config.epochs and isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         fit_distributed(model, strategy, train_data, val_data, first_epoch, config.epochs, steps, callbacks)
     elif first_epoch < config.epochs:
@@ -317,35 +371,27 @@ def train(data: Path, out: Path, config: TrainConfig, resume: bool = False, verb
         raise _nan_error(checkpoint, out)
     history = checkpoint.history
     if chief:
-        _finish(out, data, manifest, config, augmentation, heads, schema, history, labels)
+        _finish(out, data, manifest, config, task, history)
     val_losses = history.get("val_loss", [math.nan])
-    return TrainResult(out, len(val_losses), float(min(val_losses)), labels.baseline_val_loss, n_train, n_val,
-                       history)
+    return TrainResult(out, len(val_losses), float(min(val_losses)), task.baseline_val_loss, task.train_galaxies,
+                       task.val_galaxies, history)
 
 
-def _finish(out: Path, data: Path, manifest: dict, config: TrainConfig, augmentation: AugmentConfig,
-            heads: list[BinomialHead], schema: Schema, history: dict, labels: LabelStatistics) -> None:
+def _finish(out: Path, data: Path, manifest: dict, config: TrainConfig, task, history: dict) -> None:
     """model.keras (the best epoch) and galzoo.json beside it."""
     with replaced_atomically(out / FINAL) as temporary:
         shutil.copyfile(out / BEST, temporary)
     sidecar = {
         "galzoo_version": __version__,
-        "task": "votes",
-        "question": config.question,
-        "schema": schema.name,
-        "heads": [{"question": h.question, "answers": list(h.answers), "all_answers": list(h.all_answers),
-                   "offset": h.offset, "expected_votes": schema.question(h.question).expected_votes,
-                   "mean_votes": round(float(labels.mean_votes[h.offset]), 3),
-                   "asked_fraction": round(float(labels.asked_fraction[h.offset]), 4)} for h in heads],
+        "task": task.name,
+        **task.sidecar(),
         "image": manifest["image"],
-        "augmentation": augmentation.to_json(),
+        "augmentation": task.augmentation.to_json(),
         "config": asdict(config),
         "data": {"path": str(data.resolve()), "source": manifest["source"], "fingerprint": manifest["fingerprint"],
                  "shards": {s["file"]: s["sha256"] for s in manifest["shards"]},
-                 "train_galaxies": labels.train_galaxies, "val_galaxies": labels.val_galaxies},
+                 "train_galaxies": task.train_galaxies, "val_galaxies": task.val_galaxies},
         "history": history,
         "best_val_loss": float(min(history["val_loss"])),
-        "baseline": {"what": "training-set mean rho for every galaxy", "rho": labels.mean_rho.tolist(),
-                     "val_loss": labels.baseline_val_loss},
     }
     write_json_atomic(out / SIDECAR, sidecar)

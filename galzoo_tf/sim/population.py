@@ -44,6 +44,7 @@ SURVEYS = {
     "sdss": Survey("sdss", 13.5, 17.0, 22.5, 0.33, 1.3),
     # HSC-Wide g band, GaMPEN's low-redshift sample (roughly g < 21); zero point 27 as HSC coadds
     "hsc": Survey("hsc", 17.0, 21.0, 27.0, 0.05, 0.3),
+    "hsc-poor": Survey("hsc-poor", 17.0, 21.0, 27.0, 0.05, 0.3),  # the same galaxies seen by a worse camera
 }
 
 

@@ -46,6 +46,8 @@ class Camera:
 CAMERAS = {
     "sdss": Camera(256, 0.396, (1.1, 1.7), (0.05, 0.035, 0.06), 0.006),
     "hsc": Camera(239, 0.168, (0.7, 1.0), (0.035,), 0.002),
+    # a second HSC-like setting for transfer learning: worse seeing and twice the sky noise
+    "hsc-poor": Camera(239, 0.168, (1.1, 1.5), (0.07,), 0.002),
 }
 
 
@@ -66,7 +68,7 @@ def band_weights(component: str) -> np.ndarray:
 
 def frame_scale(galaxy: dict, camera: Camera, survey: str) -> float:
     """Arcsec per pixel: GZ2 cutouts span 0.02 Petrosian R90 per pixel at 424 px (R90 about 2.3 R_e)."""
-    if survey == "hsc":
+    if survey != "sdss":  # HSC-like cutouts: a fixed angular frame
         return camera.native_scale
     r90 = 2.3 * max(galaxy["r_e_arcsec"], 1.0)
     return float(np.clip(0.02 * r90 * 424 / camera.size, 0.04, 2.0))

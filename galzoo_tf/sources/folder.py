@@ -11,11 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-import pandas as pd
-
-from galzoo_tf.labels import RowProblems
 from galzoo_tf.schema import Schema, load_schema
-from galzoo_tf.sources.table import Catalogue, build_catalogue, checksum, id_column, image_index, locate_in, read_table
+from galzoo_tf.sources.table import Catalogue, build_catalogue, checksum, images_under, read_table
 
 
 def load_folder(images: Path, labels: Path, *, schema: Schema | None = None,
@@ -24,12 +21,7 @@ def load_folder(images: Path, labels: Path, *, schema: Schema | None = None,
     schema = schema or load_schema("gz2")
     frame = read_table(labels)
     images = Path(images)
-    index = None if "file" in frame.columns else image_index(images)
-
-    def locate(rows: pd.DataFrame, problems: RowProblems) -> list[str | None]:
-        names = rows["file"] if index is None else rows[id_column(rows, str(labels), schema)]
-        return locate_in(images, names, problems, index)
-
+    locate = images_under(images, frame, str(labels), schema)
     return build_catalogue(frame, source="folder", label=str(labels), schema=schema, locate=locate,
                            skip_bad=skip_bad, min_votes=min_votes or {},
                            inputs={"labels": checksum(labels), "images": {"path": str(images.resolve())}},

@@ -52,6 +52,8 @@ class Catalogue:
 
 
 Locator = Callable[[pd.DataFrame, RowProblems], list[str | None]]
+# A source's own checks of its rows (beyond ids, counts and images), flagging bad rows in ``problems``.
+RowCheck = Callable[[pd.DataFrame, RowProblems], None]
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
@@ -131,15 +133,23 @@ def floats_of(frame: pd.DataFrame) -> dict[str, np.ndarray]:
 
 def build_catalogue(frame: pd.DataFrame, *, source: str, label: str, schema: Schema, locate: Locator,
                     skip_bad: bool, min_votes: Mapping[str, int], inputs: dict[str, dict],
-                    cuts: list[tuple[str, int]]) -> Catalogue:
-    """Check counts, ids and image paths of every row, drop or refuse bad rows, apply vote cuts."""
+                    cuts: list[tuple[str, int]], votes: bool = True, check: RowCheck | None = None) -> Catalogue:
+    """Check counts, ids and image paths of every row, drop or refuse bad rows, apply vote cuts.
+
+    ``votes=False`` is for tables without vote counts (morphological parameters): no count
+    column is required and the records get no int features. ``check`` adds a source's own
+    row checks, so its bad rows are refused or skipped like any other.
+    """
     frame = frame.reset_index(drop=True)
     id_name = id_column(frame, label, schema)
-    require_columns(frame, [schema.count_column(a) for a in schema.answers], label)
+    if votes:
+        require_columns(frame, [schema.count_column(a) for a in schema.answers], label)
     ids = frame[id_name]
     problems = RowProblems(ids, label)
     problems.flag((ids == "").to_numpy(), errors.MISSING_COLUMN, lambda i: "empty id")
-    counts = vote_counts(frame, schema, problems)
+    counts = vote_counts(frame, schema, problems) if votes else pd.DataFrame(index=frame.index)
+    if check is not None:
+        check(frame, problems)
     flag_duplicates(ids, problems)
     paths = locate(frame, problems)
     split = None
@@ -158,6 +168,17 @@ def build_catalogue(frame: pd.DataFrame, *, source: str, label: str, schema: Sch
     return Catalogue(source, schema, table.reset_index(drop=True), list(counts.columns), floats, inputs,
                      [*cuts, *[(f"skipped: {reason}", n) for reason, n in sorted(skipped.items())], *vote_cuts],
                      Counter(skipped))
+
+
+def images_under(root: Path, frame: pd.DataFrame, label: str, schema: Schema) -> Locator:
+    """How a user's table finds its images under ``root``: its ``file`` column, else the file named after the id."""
+    index = None if "file" in frame.columns else image_index(root)
+
+    def locate(rows: pd.DataFrame, problems: RowProblems) -> list[str | None]:
+        names = rows["file"] if index is None else rows[id_column(rows, label, schema)]
+        return locate_in(root, names, problems, index)
+
+    return locate
 
 
 def locate_in(root: Path, names: pd.Series, problems: RowProblems, index: dict[str, str] | None = None,

@@ -1,0 +1,121 @@
+"""Slim GaMPEN end to end on a few hundred HSC-like galaxies: train -> calibrate -> predict, and fine-tuning."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from astropy.table import Table
+from typer.testing import CliRunner
+
+from galzoo_cli.main import app
+from galzoo_tf.errors import BadInputError
+from galzoo_tf.parameters import PARAMETERS
+
+runner = CliRunner()
+SLIM = ["--task", "parameters", "--image-size", "32", "--width", "0.125", "--batch-size", "32"]
+
+
+def invoke(*args: str) -> str:
+    result = runner.invoke(app, [str(a) for a in args])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    return result.output
+
+
+@pytest.fixture(scope="module")
+def hsc(tmp_path_factory) -> Path:
+    """240 simulated HSC g-band galaxies (239x239 float32) with their true parameters."""
+    from galzoo_tf.prepare import PrepareOptions, write_records
+    from galzoo_tf.sources.synthetic import load_synthetic
+
+    out = tmp_path_factory.mktemp("hsc") / "records"
+    write_records(load_synthetic(240, seed=5, survey="hsc"), out, PrepareOptions(test_size=60, val_fraction=0.2,
+                                                                                seed=5), workers=0)
+    return out
+
+
+@pytest.fixture(scope="module")
+def model(hsc: Path, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("gampen") / "model"
+    invoke("train", "--data", hsc, "--out", out, *SLIM, "--epochs", "2", "--dropout", "0.05", "--l2", "1e-4")
+    return out
+
+
+def test_train_calibrate_predict(hsc: Path, model: Path, tmp_path: Path):
+    sidecar = json.loads((model / "galzoo.json").read_text())
+    assert sidecar["task"] == "parameters" and sidecar["targets"]["transforms"] == ["logit", "ln", "ln"]
+    assert np.isfinite(sidecar["best_val_loss"])
+
+    output = invoke("calibrate", "--model", model, "--data", hsc, "--out", tmp_path / "report", "--passes", "20",
+                    "--tune-dropout", "0.02,0.2")
+    assert "HDI coverage" in output
+    report = json.loads((tmp_path / "report" / "calibration.json").read_text())
+    assert report["galaxies"] > 40 and set(report["coverage"]) == {*PARAMETERS, "mean"}
+    assert report["dropout_rate"] in (0.02, 0.2)
+    assert json.loads((model / "galzoo.json").read_text())["posterior"]["dropout_rate"] == report["dropout_rate"]
+    for figure in report["figures"]:
+        assert (tmp_path / "report" / figure).stat().st_size > 1000
+
+    invoke("predict", "--model", model, "--data", hsc, "--split", "test", "--out", tmp_path / "p.fits",
+           "--passes", "30", "--save-samples")
+    catalogue = Table.read(tmp_path / "p.fits")
+    assert len(catalogue) == 60  # every test record: prediction cannot know which are stars or artifacts
+    assert report["galaxies"] <= 60  # calibration judges only records with true parameters
+    for name in PARAMETERS:
+        low, high = catalogue[f"{name}_hdi68_low"], catalogue[f"{name}_hdi68_high"]
+        wide_low, wide_high = catalogue[f"{name}_hdi99_low"], catalogue[f"{name}_hdi99_high"]
+        assert np.all(low <= high) and np.all(wide_low <= low) and np.all(wide_high >= high)
+        assert catalogue[f"{name}_samples"].shape == (len(catalogue), 30)
+    assert np.all((catalogue["bulge_to_total_mode"] >= 0) & (catalogue["bulge_to_total_mode"] <= 1))
+    assert np.all(catalogue["r_e_arcsec_mode"] > 0) and np.all(catalogue["flux_mode"] > 0)
+    np.testing.assert_array_equal(catalogue["small"], catalogue["r_e_arcsec_mode"] < 1.0)
+    provenance = json.loads((tmp_path / "p.fits.json").read_text())
+    assert provenance["task"] == "parameters" and provenance["models"][0]["dropout_rate"] == report["dropout_rate"]
+
+
+def test_fine_tuning_starts_from_the_model_and_keeps_frozen_groups(hsc: Path, model: Path, tmp_path: Path):
+    out = tmp_path / "tuned"
+    invoke("train", "--data", hsc, "--out", out, *SLIM, "--epochs", "1", "--init-from", model,
+           "--freeze", "stn", "--freeze", "block1")
+    source = keras.saving.load_model(model / "model.keras", safe_mode=True)
+    tuned = keras.saving.load_model(out / "model.keras", safe_mode=True)
+    for name in ("stn", "conv1_1", "conv1_2"):
+        for before, after in zip(source.get_layer(name).get_weights(), tuned.get_layer(name).get_weights(),
+                                 strict=True):
+            np.testing.assert_array_equal(before, after)
+    changed = [not np.array_equal(a, b) for a, b in zip(source.get_layer("dense1").get_weights(),
+                                                          tuned.get_layer("dense1").get_weights(), strict=True)]
+    assert any(changed)
+    sidecar = json.loads((out / "galzoo.json").read_text())
+    assert sidecar["init_from"]["freeze"] == ["stn", "block1"]
+    assert sidecar["targets"] == json.loads((model / "galzoo.json").read_text())["targets"]
+
+
+def test_fine_tuning_refuses_another_architecture_and_vote_models(hsc: Path, model: Path, tmp_path: Path,
+                                                                  tiny_bar):
+    from galzoo_tf.training import TrainConfig, train
+
+    wider = TrainConfig(task="parameters", image_size=32, width=0.25, epochs=1, init_from=str(model))
+    with pytest.raises(BadInputError, match="--width"):
+        train(hsc, tmp_path / "a", wider, verbose=0)
+    with pytest.raises(BadInputError, match="parameter model"):
+        train(hsc, tmp_path / "b", TrainConfig(task="parameters", image_size=32, width=0.125, epochs=1,
+                                               init_from=str(tiny_bar[1])), verbose=0)
+
+
+def test_parameter_task_needs_parameters_in_the_records(tiny_bar, gz2, tmp_path: Path):
+    from galzoo_tf.model_dir import load_parameter_model
+    from galzoo_tf.prepare import PrepareOptions, write_records
+    from galzoo_tf.training import TrainConfig, train
+
+    from conftest import gz2_catalogue
+
+    with pytest.raises(BadInputError, match="not a parameters model"):
+        load_parameter_model(tiny_bar[1])
+    write_records(gz2_catalogue(gz2), tmp_path / "real", PrepareOptions(test_size=5, val_fraction=0.2), workers=0)
+    config = TrainConfig(task="parameters", image_size=32, width=0.125, epochs=1)
+    with pytest.raises(BadInputError, match="truth/bulge_to_total"):  # real GZ2 votes carry no parameters
+        train(tmp_path / "real", tmp_path / "model", config, verbose=0)
