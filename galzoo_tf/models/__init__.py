@@ -1,6 +1,10 @@
-"""Keras 3 models: the vote CNN of Walmsley et al. (2019), a larger trunk for GPUs, shared blocks."""
+"""Keras 3 models: the vote CNN of Walmsley et al. (2019), GaMPEN (Ghosh et al. 2022), shared blocks.
+
+Importing this package registers every custom layer, so any saved galzoo model loads in safe mode.
+"""
 
 from galzoo_tf.models.blocks import MCDropout
+from galzoo_tf.models.gampen import SpatialTransformer, build_gampen_model
 from galzoo_tf.models.vote_cnn import ARCHITECTURES, build_vote_model
 
-__all__ = ["ARCHITECTURES", "MCDropout", "build_vote_model"]
+__all__ = ["ARCHITECTURES", "MCDropout", "SpatialTransformer", "build_gampen_model", "build_vote_model"]
