@@ -41,8 +41,9 @@ class SpatialTransformer(keras.layers.Layer):
     products (rows, then columns), exact and differentiable in s. Pixels that map outside
     the input (s > 1) read zeros. The localisation network predicts ln s (the paper: s
     itself): a linear s drifted through 0 in training here, mirroring or collapsing images.
-    Initialised to the identity: the last layer's kernel and bias are zero, so s = 1. The localisation layers pad ("same"), so any input size of 16 px or
-    more works (Table 3 leaves the padding open).
+    Initialised to the identity: the last layer's kernel and bias are zero, so s = 1. The
+    localisation layers pad ("same"), so any input size of 16 px or more works (Table 3
+    leaves the padding open).
     """
 
     def __init__(self, width: float = 1.0, **kwargs) -> None:
