@@ -65,6 +65,9 @@ def predict(
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run from the rows it "
                                                           "wrote.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing catalogue.")] = False,
+    corner: Annotated[list[str] | None, typer.Option(help="Parameter models: draw the joint posterior of this "
+                                                          "galaxy id as a corner plot (OUT-corner-ID.png); "
+                                                          "repeatable.")] = None,
 ) -> None:
     """Write a posterior catalogue: for every galaxy and answer, rho's mean, spread and percentiles, and the predicted vote fraction with its interval at the question's typical N; for a parameter model (GaMPEN), the mode, median and 68/95/99.7 % highest-density intervals of L_B/L_T, R_e and flux, with qualitative flags.
 
@@ -78,7 +81,7 @@ def predict(
     source = image_source(data, images, fits_dir, split, skip_bad, models[0].image)
     if isinstance(models[0], ParameterModel):
         result = _predict_parameters(models, source, out, passes or 1000, seed, save_samples, dropout_rate,
-                                     batch_size, resume, overwrite)
+                                     batch_size, resume, overwrite, tuple(corner or ()))
         samples = passes or 1000
     else:
         from galzoo_tf.predict import PredictOptions
@@ -96,14 +99,15 @@ def predict(
 
 
 def _predict_parameters(models, source, out: Path, passes: int, seed: int, save_samples: bool,
-                        dropout_rate: float | None, batch_size: int, resume: bool, overwrite: bool):
+                        dropout_rate: float | None, batch_size: int, resume: bool, overwrite: bool,
+                        corner_ids: tuple[str, ...]):
     """A parameter model's catalogue (one model: parameter ensembles are not supported)."""
     from galzoo_tf.parameter_predict import ParameterPredictOptions, predict_parameters
 
     if len(models) > 1:
         raise BadInputError("bad option", "parameter models predict one at a time: give one --model")
     options = ParameterPredictOptions(passes=passes, seed=seed, save_samples=save_samples,
-                                      dropout_rate=dropout_rate, batch_size=batch_size)
+                                      dropout_rate=dropout_rate, batch_size=batch_size, corner_ids=corner_ids)
     with counting("predicting parameters") as progress:
         return predict_parameters(models[0], source, out, options, resume=resume, overwrite=overwrite,
                                   progress=progress)

@@ -30,13 +30,26 @@ class ParameterPredictOptions:
     save_samples: bool = False
     dropout_rate: float | None = None  # None: the calibrated rate, else the training rate
     thresholds: FlagThresholds = field(default_factory=FlagThresholds)
+    corner_ids: tuple[str, ...] = ()  # galaxies whose joint posterior gets a corner plot beside the catalogue
     batch_size: int = 16
     part_rows: int = 4096
 
 
-def parameter_columns(batch: Batch, sampler: ParameterSampler, options: ParameterPredictOptions) -> dict:
-    """Catalogue rows of one batch."""
+def corner_path(out: Path, galaxy_id: str) -> Path:
+    """Where the corner plot of one galaxy goes: beside the catalogue, named after it and the id."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in galaxy_id)
+    return out.with_name(f"{out.stem}-corner-{safe}.png")
+
+
+def parameter_columns(batch: Batch, sampler: ParameterSampler, options: ParameterPredictOptions,
+                      out: Path) -> dict:
+    """Catalogue rows of one batch (and the corner plots of the chosen galaxies in it)."""
+    from galzoo_tf.parameter_plots import plot_corner
+
     samples = sampler.samples(batch.images, batch.indices)
+    for row, galaxy_id in enumerate(batch.ids):
+        if galaxy_id in options.corner_ids:
+            plot_corner(corner_path(out, galaxy_id), samples[row], None, f"posterior of {galaxy_id}")
     summary = summarise_parameters(samples)
     columns: dict[str, np.ndarray] = {"id": np.asarray(batch.ids)}
     if "split" in batch.columns:
@@ -78,7 +91,7 @@ def predict_parameters(model: ParameterModel, source: RecordSource | FolderSourc
                        progress: Callable[[int, int], None] | None = None) -> PredictResult:
     """Sample every galaxy of ``source`` and write the parameter catalogue ``out``."""
     sampler = model.sampler(options.passes, options.seed, options.dropout_rate)
-    chosen = {k: v for k, v in asdict(options).items() if k not in ("batch_size", "part_rows")}
+    chosen = {k: v for k, v in asdict(options).items() if k not in ("batch_size", "part_rows", "corner_ids")}
     settings = {**chosen, "models": [model.checksum()], "input": source.identity()}
 
     def provenance(rows: int) -> dict:
@@ -89,5 +102,6 @@ def predict_parameters(model: ParameterModel, source: RecordSource | FolderSourc
                 "input": source.describe(),
                 "columns": describe_parameter_columns(options.save_samples, options.thresholds)}
 
-    return stream_catalogue(source, out, settings, options, lambda batch: parameter_columns(batch, sampler, options),
-                            provenance, resume, overwrite, progress)
+    return stream_catalogue(source, out, settings, options,
+                            lambda batch: parameter_columns(batch, sampler, options, out), provenance, resume,
+                            overwrite, progress)

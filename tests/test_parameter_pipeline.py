@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from galzoo_cli.main import app
 from galzoo_tf.errors import BadInputError
+from galzoo_tf.inputs import RecordSource
 from galzoo_tf.parameters import PARAMETERS
 
 runner = CliRunner()
@@ -59,8 +60,10 @@ def test_train_calibrate_predict(hsc: Path, model: Path, tmp_path: Path):
     for figure in report["figures"]:
         assert (tmp_path / "report" / figure).stat().st_size > 1000
 
+    chosen = RecordSource(hsc, "test").columns()["id"][3]
     invoke("predict", "--model", model, "--data", hsc, "--split", "test", "--out", tmp_path / "p.fits",
-           "--passes", "30", "--save-samples")
+           "--passes", "30", "--save-samples", "--corner", chosen)
+    assert (tmp_path / f"p-corner-{chosen}.png").stat().st_size > 1000
     catalogue = Table.read(tmp_path / "p.fits")
     assert len(catalogue) == 60  # every test record: prediction cannot know which are stars or artifacts
     assert report["galaxies"] <= 60  # calibration judges only records with true parameters
