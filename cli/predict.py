@@ -78,11 +78,13 @@ def predict(
     if not model:
         raise BadInputError("bad option", "give a model: --model DIR (from `galzoo train`)")
     models = [load_model(path) for path in model]
+    if any(type(m) is not type(models[0]) for m in models):
+        raise BadInputError("bad option", "the --model directories mix vote and parameter models; give one kind")
     source = image_source(data, images, fits_dir, split, skip_bad, models[0].image)
     if isinstance(models[0], ParameterModel):
-        result = _predict_parameters(models, source, out, passes or 1000, seed, save_samples, dropout_rate,
-                                     batch_size, resume, overwrite, tuple(corner or ()))
         samples = passes or 1000
+        result = _predict_parameters(models, source, out, samples, seed, save_samples, dropout_rate,
+                                     batch_size, resume, overwrite, tuple(corner or ()))
     else:
         from galzoo_tf.predict import PredictOptions
         from galzoo_tf.predict import predict as run

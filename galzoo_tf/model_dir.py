@@ -27,17 +27,12 @@ DEFAULT_IMAGE = {"shape": [256, 256, 3], "dtype": "uint8", "encoding": "raw"}  #
 
 
 @dataclass(frozen=True)
-class VoteModel:
-    """A loaded vote model and what galzoo.json says about it."""
+class SavedModel:
+    """A loaded model directory: model.keras, what galzoo.json says, and what every task reads of it."""
 
     path: Path
     model: keras.Model
     sidecar: dict
-
-    @property
-    def heads(self) -> list[BinomialHead]:
-        return [BinomialHead(h["question"], tuple(h["answers"]), tuple(h["all_answers"]), h["offset"])
-                for h in self.sidecar["heads"]]
 
     @property
     def augmentation(self) -> AugmentConfig:
@@ -54,6 +49,19 @@ class VoteModel:
         """Test-time dropout rate chosen by calibration, or None for the training rate."""
         return self.sidecar.get("posterior", {}).get("dropout_rate")
 
+    def checksum(self) -> str:
+        return sha256_file(self.path / FINAL)
+
+
+@dataclass(frozen=True)
+class VoteModel(SavedModel):
+    """A loaded vote model: its heads, N per question, and its MC dropout sampler."""
+
+    @property
+    def heads(self) -> list[BinomialHead]:
+        return [BinomialHead(h["question"], tuple(h["answers"]), tuple(h["all_answers"]), h["offset"])
+                for h in self.sidecar["heads"]]
+
     def total_votes(self, head: BinomialHead) -> int:
         """N at which predictions are made: the training galaxies' mean N, else the schema's typical N."""
         recorded = next(h for h in self.sidecar["heads"] if h["question"] == head.question)
@@ -66,9 +74,6 @@ class VoteModel:
 
     def sampler(self, passes: int, tta: bool, seed: int, rate: float | None = None) -> Sampler:
         return Sampler(self.model, self.augmentation, passes, tta, seed, self.dropout_rate if rate is None else rate)
-
-    def checksum(self) -> str:
-        return sha256_file(self.path / FINAL)
 
 
 def _load(path: str | Path, task: str | None) -> tuple[Path, dict, keras.Model]:
@@ -107,29 +112,12 @@ def load_model(path: str | Path) -> VoteModel | ParameterModel:
 
 
 @dataclass(frozen=True)
-class ParameterModel:
-    """A loaded GaMPEN model and what galzoo.json says about it (target scaler, image, tuned dropout)."""
-
-    path: Path
-    model: keras.Model
-    sidecar: dict
+class ParameterModel(SavedModel):
+    """A loaded GaMPEN model: its target scaler, training dropout rate and posterior sampler."""
 
     @property
     def scaler(self) -> ParameterScaler:
         return ParameterScaler.from_json(self.sidecar["targets"])
-
-    @property
-    def augmentation(self) -> AugmentConfig:
-        return AugmentConfig.from_json(self.sidecar["augmentation"])
-
-    @property
-    def image(self) -> ImageSpec:
-        raw = self.sidecar["image"]
-        return ImageSpec(tuple(raw["shape"]), raw["dtype"], raw.get("encoding", "raw"))
-
-    @property
-    def dropout_rate(self) -> float | None:
-        return self.sidecar.get("posterior", {}).get("dropout_rate")
 
     @property
     def training_rate(self) -> float:
@@ -138,9 +126,6 @@ class ParameterModel:
     def sampler(self, passes: int, seed: int, rate: float | None = None) -> ParameterSampler:
         return ParameterSampler(self.model, self.augmentation, self.scaler, passes, seed,
                                 self.dropout_rate if rate is None else rate)
-
-    def checksum(self) -> str:
-        return sha256_file(self.path / FINAL)
 
 
 def check_same_heads(models: list[VoteModel]) -> None:

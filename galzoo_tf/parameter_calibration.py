@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -67,6 +68,11 @@ class SplitSamples:
     samples: np.ndarray  # (galaxies, T, 3)
     scales: np.ndarray  # the spatial transformer's s per galaxy (1: no crop)
 
+    @cached_property
+    def summary(self) -> ParameterSummary:
+        """Modes, medians and HDIs of the samples: computed once for the report and its figures."""
+        return summarise_parameters(self.samples)
+
 
 def sample_split(model: ParameterModel, data: Path, split: str, passes: int, seed: int, rate: float | None,
                  batch_size: int, progress: Callable[[int, int], None] | None = None) -> SplitSamples:
@@ -84,8 +90,9 @@ def sample_split(model: ParameterModel, data: Path, split: str, passes: int, see
         galaxy = (values[:, 1] > 0) & (values[:, 2] > 0)
         values[:, 0] = np.clip(values[:, 0], epsilon, 1 - epsilon)  # what the model can represent
         if galaxy.any():
-            samples.append(sampler.samples(batch.images[galaxy], batch.indices[galaxy]))
-            scales.append(sampler.crops(batch.images[galaxy])[2])
+            views = sampler.views(batch.images[galaxy])
+            samples.append(sampler.samples(batch.images[galaxy], batch.indices[galaxy], views))
+            scales.append(sampler.crops(views)[1])
             ids += [i for i, keep in zip(batch.ids, galaxy, strict=True) if keep]
             truth.append(values[galaxy])
         done += batch.consumed
@@ -105,7 +112,7 @@ def typical_errors(summary: ParameterSummary, truth: np.ndarray) -> dict[str, fl
 
 def assess(split: SplitSamples, thresholds: FlagThresholds) -> dict:
     """Coverage, errors, residual statistics, uncertainty-residual correlation and flag accuracy of a split."""
-    summary = summarise_parameters(split.samples)
+    summary = split.summary
     coverage = interval_coverage(summary, split.truth)
     residual = summary.mode - split.truth
     width = summary.intervals[LEVELS[0]][1] - summary.intervals[LEVELS[0]][0]
@@ -141,8 +148,10 @@ def stn_figure(model: ParameterModel, data: Path, split: SplitSamples, out: Path
         keep = [i for i, gid in enumerate(batch.ids) if gid in position]
         found.update({position[batch.ids[i]]: batch.images[i] for i in keep})
     images = np.stack([found[rank] for rank in range(len(chosen))])
-    views, crops, scales = model.sampler(1, 0).crops(images)
-    return plot_crops(out / "stn-crops.png", views, crops, scales, split.truth[chosen, 1])
+    sampler = model.sampler(1, 0)
+    views = sampler.views(images)
+    crops, scales = sampler.crops(views)
+    return plot_crops(out / "stn-crops.png", views.numpy(), crops, scales, split.truth[chosen, 1])
 
 
 def calibration_score(report: dict) -> float:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from galzoo_tf.parameter_posterior import LEVELS, level_name, summarise_parameters
+from galzoo_tf.parameter_posterior import LEVELS, level_name
 from galzoo_tf.parameters import LABELS, PARAMETERS
 from galzoo_tf.plots import figure_grid, montage, save_figure
 
@@ -104,7 +104,7 @@ def plot_crops(path: Path, images: np.ndarray, crops: np.ndarray, scales: np.nda
 
 def calibration_figures(out: Path, split, result: dict) -> list[str]:
     """Every figure of a parameter calibration report; returns their file names."""
-    summary = summarise_parameters(split.samples)
+    summary = split.summary
     width = summary.intervals[LEVELS[0]][1] - summary.intervals[LEVELS[0]][0]
     paths = [plot_coverage(out / "coverage.png", result["coverage"]),
              plot_predicted_vs_true(out / "predicted-vs-true.png", split.truth, summary.mode),

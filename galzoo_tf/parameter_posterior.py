@@ -89,19 +89,22 @@ class ParameterSampler:
             samples.append(parameter_distribution(outputs).sample(seed=draw_seed).numpy())
         return np.concatenate(samples)
 
-    def crops(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(network input views, the spatial transformer's crops of them, s) for a batch of raw images."""
-        views = self._view(tf.convert_to_tensor(images))
-        crops, scales = self.model.get_layer("stn").crop(views)
-        return views.numpy(), crops.numpy(), scales.numpy()
+    def views(self, images: np.ndarray) -> tf.Tensor:
+        """What the network sees of a batch of raw images."""
+        return self._view(tf.convert_to_tensor(images))
 
-    def samples(self, images: np.ndarray, indices: np.ndarray) -> np.ndarray:
-        """Physical samples (galaxies, passes, 3) of L_B/L_T, R_e and F."""
+    def crops(self, views: tf.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """(the spatial transformer's crops of network input views, s): what the CNN sees, for plots."""
+        crops, scales = self.model.get_layer("stn").crop(views)
+        return crops.numpy(), scales.numpy()
+
+    def samples(self, images: np.ndarray, indices: np.ndarray, views: tf.Tensor | None = None) -> np.ndarray:
+        """Physical samples (galaxies, passes, 3) of L_B/L_T, R_e and F (``views``: already computed)."""
+        views = self.views(images) if views is None else views
         previous = [layer.rate for layer in self.dropout]
         for layer in self.dropout:
             layer.rate = self.rate
         try:
-            views = self._view(tf.convert_to_tensor(images))
             scaled = np.stack([self._galaxy(views[i], int(index)) for i, index in enumerate(indices)])
         finally:
             for layer, rate in zip(self.dropout, previous, strict=True):

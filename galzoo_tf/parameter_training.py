@@ -8,7 +8,6 @@ same target space; ``freeze`` keeps chosen layer groups fixed.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -18,11 +17,10 @@ import tensorflow as tf
 
 from galzoo_tf.augment import AugmentConfig
 from galzoo_tf.errors import BadInputError
-from galzoo_tf.fileio import sha256_file
 from galzoo_tf.heads import ParameterLoss
+from galzoo_tf.model_dir import ParameterModel, load_model
 from galzoo_tf.models.gampen import build_gampen_model, freeze
 from galzoo_tf.parameters import PARAMETERS, ParameterScaler, parameter_dataset, split_truth
-from galzoo_tf.training import FINAL, SIDECAR
 
 
 def standard_normal_loss(targets: np.ndarray) -> float:
@@ -36,34 +34,30 @@ class ParameterTask:
     name = "parameters"
 
     def __init__(self, data: Path, manifest: dict, config) -> None:
+        if config.zoom and config.zoom[0] != config.zoom[1]:  # options first, before reading any record
+            raise BadInputError("bad option", "--zoom for parameters is one fixed central crop (e.g. --zoom 2 2): "
+                                              "a random zoom would change the apparent R_e")
         self.data, self.manifest, self.config = data, manifest, config
         self.source = self._source_model(config.init_from)
         _, train_values = split_truth(data, "train")
         _, val_values = split_truth(data, "val")
         if len(val_values) == 0:
             raise BadInputError("no galaxies", f"{data}: the val split has no galaxy with parameters")
-        self.scaler = ParameterScaler.from_json(self.source[1]["targets"]) if self.source else \
-            ParameterScaler.fit(train_values)
+        self.scaler = self.source.scaler if self.source else ParameterScaler.fit(train_values)
         self.train_galaxies, self.val_galaxies = len(train_values), len(val_values)
         self.baseline_val_loss = standard_normal_loss(self.scaler.forward(val_values).numpy())
-        if config.zoom and config.zoom[0] != config.zoom[1]:
-            raise BadInputError("bad option", "--zoom for parameters is one fixed central crop (e.g. --zoom 2 2): "
-                                              "a random zoom would change the apparent R_e")
         self.augmentation = AugmentConfig.for_parameters(config.image_size, config.zoom[0] if config.zoom else 1.0)
 
     @staticmethod
-    def _source_model(init_from: str | None) -> tuple[Path, dict] | None:
-        """(path, galzoo.json) of the model to fine-tune, checked to be a parameter model."""
+    def _source_model(init_from: str | None) -> ParameterModel | None:
+        """The model to fine-tune (loaded in safe mode), checked to be a parameter model."""
         if not init_from:
             return None
-        path = Path(init_from)
-        if not (path / SIDECAR).is_file() or not (path / FINAL).is_file():
-            raise BadInputError("not a model", f"--init-from {path}: no trained model (model.keras and galzoo.json)")
-        sidecar = json.loads((path / SIDECAR).read_text())
-        if sidecar.get("task") != "parameters":
-            raise BadInputError("not a model", f"--init-from {path}: a {sidecar.get('task')!r} model; "
+        source = load_model(init_from)
+        if not isinstance(source, ParameterModel):
+            raise BadInputError("not a model", f"--init-from {init_from}: a {source.sidecar.get('task')!r} model; "
                                                "fine-tuning needs a parameter model")
-        return path, sidecar
+        return source
 
     def build(self) -> keras.Model:
         config = self.config
@@ -71,9 +65,9 @@ class ParameterTask:
         model = build_gampen_model((config.image_size, config.image_size, channels), config.dropout, config.width,
                                    config.l2)
         if self.source:
-            source = keras.saving.load_model(self.source[0] / FINAL, safe_mode=True)
+            source = self.source.model
             if source.input_shape[1:] != model.input_shape[1:] or source.count_params() != model.count_params():
-                raise BadInputError("model mismatch", f"--init-from {self.source[0]}: input "
+                raise BadInputError("model mismatch", f"--init-from {self.source.path}: input "
                                                       f"{source.input_shape[1:]} and {source.count_params():,} "
                                                       f"weights; use its --image-size and --width")
             model.set_weights(source.get_weights())
@@ -94,6 +88,6 @@ class ParameterTask:
             "targets": self.scaler.to_json(),
             "baseline": {"what": "N(training mean, training spread) of the scaled targets for every galaxy",
                          "val_loss": self.baseline_val_loss},
-            **({"init_from": {"path": str(self.source[0].resolve()), "sha256": sha256_file(self.source[0] / FINAL),
+            **({"init_from": {"path": str(self.source.path.resolve()), "sha256": self.source.checksum(),
                               "freeze": list(self.config.freeze)}} if self.source else {}),
         }
