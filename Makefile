@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 test: venv
-	$(PY) -m pytest -n 2 -q
+	$(PY) -m pytest -n 2 --dist loadgroup -q
 
 lint: venv
 	$(VENV)/bin/ruff check .
@@ -50,12 +50,10 @@ demo: venv
 	@echo "posterior catalogue of the test split: $(DEMO)/bar-test.fits (columns: docs/posteriors.md)"
 	@echo "galaxies to label next: $(DEMO)/acquired.csv; montage: $(DEMO)/acquired-montage.png"
 
-bench: venv demo
-	$(PY) bench/prepare.py --n 2000 --workers 1 2
-	$(PY) bench/record_encoding.py --n 2000
-	$(PY) bench/simulate.py --n 600 --workers 1 2
-	$(PY) bench/train.py --data $(DEMO)/synthetic --steps 30
-	$(PY) bench/predict.py --model $(DEMO)/bar-model --data $(DEMO)/synthetic --galaxies 256
+# The benchmark suite: every stage at a size that runs in about 10 minutes on 2 cores, one table
+# (inputs cached in data/bench/suite; numbers also in data/bench/suite.json). docs/performance.md.
+bench: venv
+	$(PY) bench/suite.py
 
 clean:
 	rm -rf $(VENV) $(DEMO) data/bench .pytest_cache .ruff_cache

@@ -30,6 +30,27 @@ def sampler_rate(sampler, batches: list) -> float:
     return sum(len(i) for _, i in batches) / (time.perf_counter() - start)
 
 
+def measure(model_dir: Path, data: Path, galaxies: int = 256, passes: int = 30, batch_size: int = 32) -> dict:
+    """Galaxies/s of the sampler with and without TTA on batches in memory, and of the whole predict (TTA)."""
+    from galzoo_tf.inputs import RecordSource
+    from galzoo_tf.model_dir import load_vote_model
+    from galzoo_tf.predict import PredictOptions, predict
+
+    model = load_vote_model(model_dir)
+    batches = []
+    for batch in RecordSource(data, split="test").batches(batch_size):
+        batches.append((batch.images, batch.indices))
+        if sum(len(i) for _, i in batches) >= galaxies:
+            break
+    tta = sampler_rate(model.sampler(passes, True, 0), batches)
+    no_tta = sampler_rate(model.sampler(passes, False, 0), batches)
+    with tempfile.TemporaryDirectory() as folder:
+        options = PredictOptions(passes=passes, batch_size=batch_size)
+        whole = predict([model], RecordSource(data, split="test"), Path(folder) / "cat.fits", options)
+    return {"galaxies": sum(len(i) for _, i in batches), "tta": tta, "no_tta": no_tta,
+            "whole": whole.galaxies_per_second, "whole_rows": whole.rows}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=Path("data/demo/bar-model"))
@@ -38,30 +59,16 @@ def main() -> None:
     parser.add_argument("--passes", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=32)
     args = parser.parse_args()
-    from galzoo_tf.inputs import RecordSource
-    from galzoo_tf.model_dir import load_vote_model
-    from galzoo_tf.predict import PredictOptions, predict
-
-    model = load_vote_model(args.model)
-    source = RecordSource(args.data, split="test")
-    batches = []
-    for batch in source.batches(args.batch_size):
-        batches.append((batch.images, batch.indices))
-        if sum(len(i) for _, i in batches) >= args.galaxies:
-            break
-    galaxies = sum(len(i) for _, i in batches)
-    tta = sampler_rate(model.sampler(args.passes, True, 0), batches)
-    no_tta = sampler_rate(model.sampler(args.passes, False, 0), batches)
-    with tempfile.TemporaryDirectory() as folder:
-        options = PredictOptions(passes=args.passes, batch_size=args.batch_size)
-        whole = predict([model], RecordSource(args.data, split="test"), Path(folder) / "cat.fits", options)
+    result = measure(args.model, args.data, args.galaxies, args.passes, args.batch_size)
+    tta, no_tta = result["tta"], result["no_tta"]
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
-    print(f"model {args.model}, T = {args.passes}, batch {args.batch_size}, {galaxies} galaxies timed")
+    print(f"model {args.model}, T = {args.passes}, batch {args.batch_size}, {result['galaxies']} galaxies timed")
     print(f"sampler with TTA:    {tta:8.1f} galaxies/s ({tta * args.passes:.0f} forward passes/s)")
     print(f"sampler --no-tta:    {no_tta:8.1f} galaxies/s")
     print(f"no-TTA / TTA:        {no_tta / tta:8.1f}x")
-    print(f"whole predict (TTA): {whole.galaxies_per_second:8.1f} galaxies/s on {whole.rows} test galaxies, "
-          f"tracing included; whole / sampler = {whole.galaxies_per_second / tta:.2f}")
+    print(f"whole predict (TTA): {result['whole']:8.1f} galaxies/s on {result['whole_rows']} test galaxies, "
+          f"tracing included; whole / sampler = {result['whole'] / tta:.2f}")
+
 
 if __name__ == "__main__":
     main()

@@ -68,14 +68,9 @@ def matmul_gflops(n: int = 2048, repeats: int = 10) -> float:
     return 2 * n**3 * repeats / (time.perf_counter() - start) / 1e9
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=Path("data/demo/synthetic"), help="prepared records")
-    parser.add_argument("--steps", type=int, default=30, help="timed training steps per measurement")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--image-size", type=int, default=128)
-    parser.add_argument("--question", default="smooth", help="whose zoom and crop to use (bar: 1.7-1.9, central)")
-    args = parser.parse_args()
+def measure(data: Path, steps: int = 30, batch_size: int = 64, image_size: int = 128,
+            question_name: str = "smooth") -> dict:
+    """Training images/s from records with augmentation and from one in-memory batch, FLOPs, matmul GFLOP/s."""
     import keras
     import tensorflow as tf
 
@@ -86,27 +81,37 @@ def main() -> None:
     from galzoo_tf.schema import load_schema
 
     schema = load_schema("gz2")
-    question = schema.question(args.question)
+    question = schema.question(question_name)
     heads = heads_for(schema, [question.name])
-    config = AugmentConfig(args.image_size, True, question.zoom, question.central_crop)
-    records = vote_dataset(args.data, "train", heads, config, args.batch_size, seed=0, epochs=(0, 100)).repeat()
-    batch = next(iter(records))
-    in_memory = tf.data.Dataset.from_tensors(batch).repeat()
-    model = build_vote_model((args.image_size, args.image_size, 1), heads[0].size)
+    config = AugmentConfig(image_size, True, question.zoom, question.central_crop)
+    records = vote_dataset(data, "train", heads, config, batch_size, seed=0, epochs=(0, 100)).repeat()
+    in_memory = tf.data.Dataset.from_tensors(next(iter(records))).repeat()
+    model = build_vote_model((image_size, image_size, 1), heads[0].size)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=BinomialVoteLoss())
-    pipeline_rate = images_per_second(model, records, args.steps, args.batch_size)
-    memory_rate = images_per_second(model, in_memory, args.steps, args.batch_size)
-    training_flops = 3 * forward_flops(model)
-    matmul = matmul_gflops()
-    print(f"train throughput, {question.name} augmentation, paper CNN {args.image_size}x{args.image_size}x1, "
+    return {"records": images_per_second(model, records, steps, batch_size),
+            "in_memory": images_per_second(model, in_memory, steps, batch_size),
+            "training_flops": 3 * forward_flops(model), "matmul_gflops": matmul_gflops(), "tf": tf.__version__}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=Path("data/demo/synthetic"), help="prepared records")
+    parser.add_argument("--steps", type=int, default=30, help="timed training steps per measurement")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--image-size", type=int, default=128)
+    parser.add_argument("--question", default="smooth", help="whose zoom and crop to use (bar: 1.7-1.9, central)")
+    args = parser.parse_args()
+    result = measure(args.data, args.steps, args.batch_size, args.image_size, args.question)
+    pipeline_rate, memory_rate, training_flops = result["records"], result["in_memory"], result["training_flops"]
+    print(f"train throughput, {args.question} augmentation, paper CNN {args.image_size}x{args.image_size}x1, "
           f"batch {args.batch_size}; "
-          f"{platform.machine()}, {os.cpu_count()} cores, TF {tf.__version__}, no XLA")
+          f"{platform.machine()}, {os.cpu_count()} cores, TF {result['tf']}, no XLA")
     print(f"{'from records + augmentation':<34} {pipeline_rate:8.1f} images/s")
     print(f"{'in-memory constant batch':<34} {memory_rate:8.1f} images/s")
     print(f"{'ratio (target >= 0.9)':<34} {pipeline_rate / memory_rate:8.2f}")
     print(f"{'training FLOPs per image':<34} {training_flops / 1e9:8.3f} GFLOP")
     print(f"{'achieved (records)':<34} {pipeline_rate * training_flops / 1e9:8.1f} GFLOP/s")
-    print(f"{'float32 matmul 2048^2':<34} {matmul:8.1f} GFLOP/s")
+    print(f"{'float32 matmul 2048^2':<34} {result['matmul_gflops']:8.1f} GFLOP/s")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from galzoo_cli.console import counting, friendly_errors, report, table
+from galzoo_cli.console import EngineName, Scheduler, counting, engine_for, friendly_errors, report, table
 from galzoo_cli.predict import BatchSize, Passes, Seed, Tta, image_source
 from galzoo_tf.errors import BadInputError
 
@@ -41,10 +41,12 @@ def acquire(
     votes: Annotated[int | None, typer.Option(help="N, the responses a galaxy will get (default: the mean N "
                                                    "of the training galaxies).", min=1)] = None,
     skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip unreadable images (counted).")] = False,
+    engine: EngineName = "local",
+    scheduler: Scheduler = None,
 ) -> None:
     """Rank an unlabelled pool by how much labelling each galaxy would teach the model (Walmsley et al. 2019, §3) and write the top --n.
 
-    BALD: the mutual information between a galaxy's vote count and the network weights, from T MC dropout samples, exact over k = 0..N. The pool is streamed: any size fits. Galaxies in the model's training, validation or test records, and --exclude ids, are never picked. `galzoo acquire simulate --help`: campaigns that measure how many labels BALD saves.
+    BALD: the mutual information between a galaxy's vote count and the network weights, from T MC dropout samples, exact over k = 0..N. The pool is streamed: any size fits; with --engine dask each shard is ranked on a Dask worker and the top lists are merged, with the same result. Galaxies in the model's training, validation or test records, and --exclude ids, are never picked. `galzoo acquire simulate --help`: campaigns that measure how many labels BALD saves.
     """  # noqa: E501
     if ctx.invoked_subcommand is not None:
         return
@@ -60,8 +62,8 @@ def acquire(
     excluded = labelled_ids(vote_model, labelled) | read_exclusions(exclude or [])
     options = AcquireOptions(n=n, strategy=strategy, passes=passes, tta=tta, seed=seed, batch_size=batch_size,
                              total_votes=votes)
-    with counting("scoring the pool") as progress:
-        result = run(vote_model, source, out, options, excluded, progress)
+    with engine_for(engine, scheduler) as started, counting("scoring the pool") as progress:
+        result = run(vote_model, source, out, options, excluded, progress, engine=started)
     rows = [["galaxies scored", f"{result.scored:,}"], ["picked", f"{n:,} ({strategy})"]]
     rows += [[f"not scored: {reason}", f"{count:,}"] for reason, count in result.excluded.items()]
     report.print(table(f"acquisition list {out}", ["", ""], rows))

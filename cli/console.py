@@ -6,6 +6,7 @@ import functools
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -23,6 +24,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from galzoo_tf.engine import Engine, EngineSpec
 from galzoo_tf.errors import BadInputError
 
 console = Console(stderr=True)  # progress, warnings and errors
@@ -98,3 +100,25 @@ def table(title: str, columns: list[str], rows: list[list]) -> Table:
     for row in rows:
         out.add_row(*[f"{v:,}" if isinstance(v, int) else str(v) for v in row])
     return out
+
+
+EngineName = Annotated[str, typer.Option("--engine", help="local: this process (default); dask: one task per "
+                                                         "record shard on a Dask cluster (pip install "
+                                                         "'galzoo[dask]'; workers need the same files).")]
+Scheduler = Annotated[str | None, typer.Option(help="With --engine dask: local:N (a cluster of N worker "
+                                                    "processes on this machine; default local:2) or a "
+                                                    "running scheduler's address (tcp://host:8786, e.g. from "
+                                                    "dask-jobqueue on Slurm/PBS).")]
+
+
+@contextmanager
+def engine_for(engine: str, scheduler: str | None) -> Iterator[Engine | None]:
+    """None for the local engine (the single-process path), else a started Dask engine, closed on exit."""
+    spec = EngineSpec(engine, scheduler)
+    if not spec.distributed:
+        yield None
+        return
+    with console.status(f"starting Dask ({spec.scheduler or 'local:2'})"):
+        started = spec.start()
+    with started:
+        yield started

@@ -8,7 +8,17 @@ from typing import Annotated
 
 import typer
 
-from galzoo_cli.console import console, counting, friendly_errors, report, table, transferring
+from galzoo_cli.console import (
+    EngineName,
+    Scheduler,
+    console,
+    counting,
+    engine_for,
+    friendly_errors,
+    report,
+    table,
+    transferring,
+)
 
 app = typer.Typer(
     help="Write sharded TFRecords and a manifest.json from a source of galaxies.\n\n"
@@ -59,16 +69,17 @@ MinVotes = Annotated[list[str] | None, typer.Option(
 
 
 def _write(catalogue, out: Path, *, seed: int, size: int, shard_size: int, workers: int | None,
-           test_size: float, val_fraction: float, encoding: str, skip_bad: bool, overwrite: bool):
+           test_size: float, val_fraction: float, encoding: str, skip_bad: bool, overwrite: bool,
+           engine: str = "local", scheduler: str | None = None):
     """Write records with a progress bar, then print the summary table; returns the summary."""
     from galzoo_tf.prepare import PrepareOptions, write_records
 
     options = PrepareOptions(size=size, shard_size=shard_size, seed=seed, test_size=test_size,
                              val_fraction=val_fraction, encoding=encoding, skip_bad=skip_bad)
     workers = (os.cpu_count() or 1) if workers is None else workers
-    with counting("writing records") as progress:
+    with engine_for(engine, scheduler) as started, counting("writing records") as progress:
         summary = write_records(catalogue, out, options, workers=workers, progress=progress,
-                                overwrite=overwrite)
+                                overwrite=overwrite, engine=started)
     rows = [[label if i == 0 else f"  dropped: {label}", n] for i, (label, n) in enumerate(summary.cuts)]
     rows += [[f"{split}", n] for split, n in summary.splits.items()]
     rows.append(["total written", sum(summary.splits.values())])
@@ -107,6 +118,8 @@ def gz2(
     size: Size = 256,
     shard_size: ShardSize = 1000,
     workers: Workers = None,
+    engine: EngineName = "local",
+    scheduler: Scheduler = None,
     encoding: Encoding = "raw",
     skip_bad: SkipBad = False,
     overwrite: Overwrite = False,
@@ -135,7 +148,8 @@ def gz2(
         source = load_gz2(catalogue, images, mapping=mapping, keep_stripe82=keep_stripe82, min_votes=cuts,
                           skip_bad=skip_bad)
     _write(source, out, seed=seed, size=size, shard_size=shard_size, workers=workers, test_size=test_size,
-           val_fraction=val_fraction, encoding=encoding, skip_bad=skip_bad, overwrite=overwrite)
+           val_fraction=val_fraction, encoding=encoding, skip_bad=skip_bad, overwrite=overwrite,
+           engine=engine, scheduler=scheduler)
 
 
 @app.command("folder")
@@ -155,6 +169,8 @@ def folder(
     size: Size = 256,
     shard_size: ShardSize = 1000,
     workers: Workers = None,
+    engine: EngineName = "local",
+    scheduler: Scheduler = None,
     encoding: Encoding = "raw",
     skip_bad: SkipBad = False,
     overwrite: Overwrite = False,
@@ -172,7 +188,8 @@ def folder(
         source = load_folder(images, labels, schema=tree, min_votes=parse_min_votes(min_votes or [], tree),
                              skip_bad=skip_bad)
     _write(source, out, seed=seed, size=size, shard_size=shard_size, workers=workers, test_size=test_size,
-           val_fraction=val_fraction, encoding=encoding, skip_bad=skip_bad, overwrite=overwrite)
+           val_fraction=val_fraction, encoding=encoding, skip_bad=skip_bad, overwrite=overwrite,
+           engine=engine, scheduler=scheduler)
 
 
 @app.command("fits")
@@ -192,6 +209,8 @@ def fits(
     = None,
     shard_size: ShardSize = 1000,
     workers: Workers = None,
+    engine: EngineName = "local",
+    scheduler: Scheduler = None,
     skip_bad: SkipBad = False,
     overwrite: Overwrite = False,
 ) -> None:
@@ -210,7 +229,8 @@ def fits(
     if size is None:
         size = native_side(source.table["path"])
     _write(source, out, seed=seed, size=size, shard_size=shard_size, workers=workers, test_size=test_size,
-           val_fraction=val_fraction, encoding="raw", skip_bad=skip_bad, overwrite=overwrite)
+           val_fraction=val_fraction, encoding="raw", skip_bad=skip_bad, overwrite=overwrite,
+           engine=engine, scheduler=scheduler)
     report.print(f"next: [bold]galzoo train --task parameters --data {out} --out MODEL --image-size {size}[/]",
                  soft_wrap=True)
 
@@ -234,6 +254,8 @@ def synthetic(
     seed: Seed = 0,
     shard_size: ShardSize = 1000,
     workers: Workers = None,
+    engine: EngineName = "local",
+    scheduler: Scheduler = None,
     encoding: Encoding = "raw",
     overwrite: Overwrite = False,
 ) -> None:
@@ -251,6 +273,7 @@ def synthetic(
         source = load_synthetic(n, seed=seed, survey=survey, overdispersion=overdispersion)
     size = source.image_spec.shape[0]
     _write(source, out, seed=seed, size=size, shard_size=shard_size, workers=workers, test_size=test_size,
-           val_fraction=val_fraction, encoding=encoding, skip_bad=False, overwrite=overwrite)
+           val_fraction=val_fraction, encoding=encoding, skip_bad=False, overwrite=overwrite,
+           engine=engine, scheduler=scheduler)
     picture = record_montage(out, out / "montage.png")
     report.print(f"montage of sample galaxies: {picture}")

@@ -8,7 +8,8 @@ picked.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable, Set
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -18,11 +19,13 @@ import tensorflow as tf
 
 from galzoo_tf import __version__
 from galzoo_tf.acquisition import Scorer
+from galzoo_tf.engine import Engine, worker_cache
 from galzoo_tf.errors import BadInputError
 from galzoo_tf.fileio import replaced_atomically, write_json_atomic
-from galzoo_tf.inputs import FolderSource, RecordSource
-from galzoo_tf.model_dir import VoteModel
+from galzoo_tf.inputs import FolderSource, Partition, RecordSource, partitions
+from galzoo_tf.model_dir import VoteModel, load_vote_model
 from galzoo_tf.plots import montage
+from galzoo_tf.posterior import Sampler
 
 
 @dataclass(frozen=True)
@@ -105,42 +108,121 @@ def _rho_columns(model: VoteModel, logits: np.ndarray) -> dict[str, np.ndarray]:
     return columns
 
 
-def acquire(model: VoteModel, source: RecordSource | FolderSource, out: Path, options: AcquireOptions,
-            excluded: set[str], progress: Callable[[int, int], None] | None = None) -> AcquireResult:
-    """Score every galaxy of the pool not in ``excluded``; write the top n to ``out`` (CSV) and a montage."""
-    if out.suffix.lower() != ".csv":
-        raise BadInputError("bad option", f"{out}: the acquisition list is a .csv file")
-    if options.n < 1 or options.n > source.total:
-        raise BadInputError("bad option", f"--n {options.n}: the pool has {source.total} galaxies")
-    scorer, sampler = _scorer(model, options), model.sampler(options.passes, options.tta, options.seed)
-    top, best, worst = RunningTop(options.n), RunningTop(options.montage), RunningTop(options.montage)
-    done = skipped = 0  # input galaxies read; of them, labelled or excluded
+@dataclass
+class Ranking:
+    """What scoring a pool, or one partition of it, leaves: the top n, the montage's ends and the counts."""
+
+    top: RunningTop
+    best: RunningTop
+    worst: RunningTop
+    read: int = 0  # input galaxies read (bad images included)
+    excluded: int = 0  # of them, labelled or excluded
+    skipped_bad: Counter = field(default_factory=Counter)
+
+    @classmethod
+    def empty(cls, options: AcquireOptions) -> Ranking:
+        return cls(RunningTop(options.n), RunningTop(options.montage), RunningTop(options.montage))
+
+    def merge(self, other: Ranking) -> None:
+        """Fold in a partition's ranking: ties are broken by input index, so the merge equals one pass."""
+        for mine, theirs in ((self.top, other.top), (self.best, other.best), (self.worst, other.worst)):
+            if len(theirs):
+                mine.add(theirs.scores, theirs.order, theirs.rows)
+        self.read += other.read
+        self.excluded += other.excluded
+        self.skipped_bad.update(other.skipped_bad)
+
+
+@dataclass(frozen=True)
+class AcquireJob:
+    """What a worker needs to rank any partition: the model directory (a path), options, ids never to pick."""
+
+    model: str
+    checksum: str
+    options: AcquireOptions
+    excluded: frozenset[str]
+
+    def scoring(self) -> tuple[VoteModel, Scorer, Sampler]:
+        """Model, scorer and sampler, built once per worker process."""
+        return worker_cache(("acquisition sampler", self.model, self.checksum, self.options), self._build)
+
+    def _build(self) -> tuple[VoteModel, Scorer, Sampler]:
+        model = load_vote_model(self.model)
+        return model, _scorer(model, self.options), model.sampler(self.options.passes, self.options.tta,
+                                                                    self.options.seed)
+
+
+def rank(model: VoteModel, scorer: Scorer, sampler: Sampler, source: RecordSource | FolderSource,
+         options: AcquireOptions, excluded: Set[str], progress: Callable[[int, int], None] | None = None,
+         ) -> Ranking:
+    """Score every galaxy of ``source`` not in ``excluded``, keeping only the running top n and montage ends."""
+    ranking = Ranking.empty(options)
     for batch in source.batches(options.batch_size):
-        done += batch.consumed
+        ranking.read += batch.consumed
         chosen = np.array([gid not in excluded for gid in batch.ids], bool)
-        skipped += int((~chosen).sum())
+        ranking.excluded += int((~chosen).sum())
         if chosen.any():
             ids, indices = np.asarray(batch.ids)[chosen], batch.indices[chosen]
             logits = sampler.logits(batch.images[chosen], indices).numpy()
             scores = scorer(logits, indices)
-            top.add(scores, indices, {"id": ids, **_rho_columns(model, logits)})
-            best.add(scores, indices, {"id": ids, "image": batch.images[chosen]})
-            worst.add(-scores, indices, {"id": ids, "image": batch.images[chosen]})
+            ranking.top.add(scores, indices, {"id": ids, **_rho_columns(model, logits)})
+            ranking.best.add(scores, indices, {"id": ids, "image": batch.images[chosen]})
+            ranking.worst.add(-scores, indices, {"id": ids, "image": batch.images[chosen]})
         if progress:
-            progress(done, source.total)
-    if len(top) < options.n:
-        raise BadInputError("pool too small", f"only {len(top)} galaxies of the pool are unlabelled and not "
-                                              f"excluded ({skipped} were); ask for at most --n {len(top)}")
-    scored = done - skipped - sum(source.skipped.values())
-    _write_list(out, top, options)
-    picture = _montage(out, best, worst, options.strategy)
+            progress(ranking.read, source.total)
+    ranking.skipped_bad.update(source.skipped)
+    return ranking
+
+
+def rank_part(part: Partition, job: AcquireJob) -> Ranking:
+    """Worker side: the ranking of one partition of the pool (map step of a distributed acquire)."""
+    model, scorer, sampler = job.scoring()
+    return rank(model, scorer, sampler, part.source, job.options, job.excluded)
+
+
+def rank_partitioned(model: VoteModel, source: RecordSource | FolderSource, options: AcquireOptions,
+                     excluded: Set[str], engine: Engine, progress: Callable[[int, int], None] | None = None,
+                     ) -> Ranking:
+    """Rank every partition on ``engine`` and merge the per-partition top n (map-reduce)."""
+    job = AcquireJob(str(model.path.resolve()), model.checksum(), options, frozenset(excluded))
+    ranking = Ranking.empty(options)
+    for _, part_ranking in engine.run(rank_part, partitions(source), job):
+        ranking.merge(part_ranking)
+        if progress:
+            progress(ranking.read, source.total)
+    return ranking
+
+
+def acquire(model: VoteModel, source: RecordSource | FolderSource, out: Path, options: AcquireOptions,
+            excluded: set[str], progress: Callable[[int, int], None] | None = None,
+            engine: Engine | None = None) -> AcquireResult:
+    """Score every galaxy of the pool not in ``excluded``; write the top n to ``out`` (CSV) and a montage.
+
+    Without ``engine`` the pool is streamed in this process; with one, its partitions are ranked
+    in parallel and merged, with the same result.
+    """
+    if out.suffix.lower() != ".csv":
+        raise BadInputError("bad option", f"{out}: the acquisition list is a .csv file")
+    if options.n < 1 or options.n > source.total:
+        raise BadInputError("bad option", f"--n {options.n}: the pool has {source.total} galaxies")
+    scorer = _scorer(model, options)
+    ranking = rank_partitioned(model, source, options, excluded, engine, progress) if engine is not None else \
+        rank(model, scorer, model.sampler(options.passes, options.tta, options.seed), source, options, excluded,
+             progress)
+    if len(ranking.top) < options.n:
+        raise BadInputError("pool too small", f"only {len(ranking.top)} galaxies of the pool are unlabelled and "
+                                              f"not excluded ({ranking.excluded} were); ask for at most --n "
+                                              f"{len(ranking.top)}")
+    scored = ranking.read - ranking.excluded - sum(ranking.skipped_bad.values())
+    _write_list(out, ranking.top, options)
+    picture = _montage(out, ranking.best, ranking.worst, options.strategy)
     write_json_atomic(out.with_name(out.name + ".json"), {
         "galzoo_version": __version__, "seed": options.seed, "options": asdict(options),
         "model": {"path": str(model.path.resolve()), "sha256": model.checksum()},
         "pool": source.describe(), "scored": scored,
-        "excluded": skipped, "skipped_bad": dict(source.skipped),
+        "excluded": ranking.excluded, "skipped_bad": dict(ranking.skipped_bad),
         "total_votes": dict(scorer.total_votes), "question_weights": dict(scorer.weights)})
-    return AcquireResult(out, picture, scored, {"labelled or excluded": skipped, **source.skipped})
+    return AcquireResult(out, picture, scored, {"labelled or excluded": ranking.excluded, **ranking.skipped_bad})
 
 
 def _write_list(out: Path, top: RunningTop, options: AcquireOptions) -> None:

@@ -39,9 +39,59 @@ def _strings(column: np.ndarray) -> np.ndarray:
 
 
 def _read_part(path: Path) -> Table:
+    """One part of a catalogue: a FITS part of a running prediction, or a Parquet part of a partitioned one."""
+    if path.suffix == ".parquet":
+        return _parquet_table(path)
     table = Table.read(path, format="fits", character_as_bytes=False)
     table.meta.clear()
     return table
+
+
+def _parquet_table(path: Path) -> Table:
+    """A Parquet part as an astropy table (array columns back to 2-D arrays)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    arrow = pq.read_table(path)
+    columns = {}
+    for name, column in zip(arrow.column_names, arrow.columns, strict=True):
+        column = column.combine_chunks()
+        if pa.types.is_fixed_size_list(column.type):
+            columns[name] = column.flatten().to_numpy().reshape(len(column), column.type.list_size)
+        else:
+            columns[name] = column.to_numpy(zero_copy_only=False)
+            if columns[name].dtype == object:
+                columns[name] = columns[name].astype(str)
+    return Table(columns)
+
+
+def part_rows(path: Path) -> int:
+    """Rows of a part, from its header or footer (nothing else is read)."""
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        return pq.read_metadata(path).num_rows
+    return fits.getval(path, "NAXIS2", ext=1)
+
+
+def write_parquet_part(columns: dict[str, np.ndarray], path: Path, meta: dict) -> None:
+    """One Parquet file of ``columns`` with ``meta`` as JSON in its schema metadata (``galzoo`` key)."""
+    import pyarrow.parquet as pq
+
+    table = _arrow_table(Table(columns))
+    pq.write_table(table.replace_schema_metadata({"galzoo": json.dumps(meta)}), path)
+
+
+def part_metadata(path: Path) -> dict:
+    """The ``galzoo`` metadata a Parquet part was written with."""
+    import pyarrow.parquet as pq
+
+    return json.loads(pq.read_schema(path).metadata[b"galzoo"])
+
+
+def write_catalogue(parts: list[Path], path: Path, meta: dict) -> None:
+    """Parts (FITS or Parquet) streamed into one catalogue at ``path`` in the format of its extension."""
+    {"fits": write_fits, "csv": write_csv, "parquet": write_parquet}[catalogue_format(path)](parts, path, meta)
 
 
 class PartialCatalogue:
@@ -96,9 +146,8 @@ class PartialCatalogue:
         """Assemble the parts into the output file (atomically) and remove the partial folder."""
         if not self.rows:
             raise BadInputError("no galaxies", f"{self.out}: no galaxy was predicted, nothing to write")
-        writer = {"fits": write_fits, "csv": write_csv, "parquet": write_parquet}[self.kind]
-        with replaced_atomically(self.out) as temporary:
-            writer(self.parts(), temporary, meta)
+        with replaced_atomically(self.out, self.out.suffix) as temporary:
+            write_catalogue(self.parts(), temporary, meta)
         shutil.rmtree(self.folder)
         return self.out
 
@@ -131,7 +180,7 @@ def _table_bytes(hdu: fits.BinTableHDU) -> bytes:
 def write_fits(parts: list[Path], path: Path, meta: dict) -> None:
     """Primary header with ``meta`` keywords, then one binary table sized for every row, streamed part by part."""
     widths = string_widths(parts)
-    total = sum(fits.getval(part, "NAXIS2", ext=1) for part in parts)
+    total = sum(part_rows(part) for part in parts)
     header = _fixed(_read_part(parts[0]), widths).header.copy()
     header["NAXIS2"] = total
     header["EXTNAME"] = "POSTERIOR"

@@ -7,6 +7,7 @@ batch: records stream through tf.data, image files are decoded a batch at a time
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +22,7 @@ from galzoo_tf.errors import BadInputError
 from galzoo_tf.images import is_fits, load_image
 from galzoo_tf.layout import ImageSpec
 
+FOLDER_PART_FILES = 1000  # image files per partition of a folder (the unit of shard-parallel work)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".fits", ".fit", ".fits.gz", ".fit.gz")
 FITS_SUFFIXES = (".fits", ".fit", ".fits.gz", ".fit.gz")
 
@@ -36,6 +38,19 @@ class Batch:
     columns: dict[str, np.ndarray] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Partition:
+    """One unit of shard-parallel work: a named part of a source (a record shard or a block of files)."""
+
+    name: str
+    source: RecordSource | FolderSource
+
+
+def partitions(source: RecordSource | FolderSource) -> list[Partition]:
+    """Every partition of ``source`` in input order."""
+    return [Partition(name, source.part(name)) for name in source.partitions()]
+
+
 class RecordSource:
     """Prepared records (one split or all), with any stored int/float features asked for."""
 
@@ -46,8 +61,24 @@ class RecordSource:
             raise BadInputError("empty split", f"{self.folder}: no galaxies in the {split!r} split")
         self.split, self.keys = split, tuple(keys)
         self.paths = records.shard_paths(self.folder, self.manifest, split)
+        self.counts = [s["count"] for s in self.manifest["shards"] if split is None or s["split"] == split]
         self.total = self.manifest["splits"][split] if split else self.manifest["total"]
+        self.offset = 0  # index of the first galaxy within the whole source (non-zero for one partition)
         self.skipped: dict[str, int] = {}
+
+    def partitions(self) -> list[str]:
+        """Names of the units of shard-parallel work: the shard files (without suffix)."""
+        return [Path(path).stem for path in self.paths]
+
+    def part(self, name: str) -> RecordSource:
+        """One shard of this source; its galaxies keep the indices (random keys) they have in the whole source."""
+        position = self.partitions().index(name)
+        part = copy.copy(self)
+        part.manifest = {**self.manifest, "shards": [s for s in self.manifest["shards"]
+                                                     if Path(s["file"]).stem == name]}
+        part.paths, part.counts = [self.paths[position]], [self.counts[position]]
+        part.total, part.offset, part.skipped = self.counts[position], sum(self.counts[:position]), {}
+        return part
 
     def describe(self) -> dict:
         return {"records": str(self.folder.resolve()), "split": self.split or "all",
@@ -82,7 +113,7 @@ class RecordSource:
 
         dataset = tf.data.TFRecordDataset(self.paths).skip(skip)  # skips raw bytes: nothing decoded
         dataset = dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        index = skip
+        index = self.offset + skip
         for batch in dataset.batch(batch_size).prefetch(2).as_numpy_iterator():
             count = len(batch["id"])
             yield Batch(count, [i.decode() for i in batch["id"]], batch["image"],
@@ -104,7 +135,19 @@ class FolderSource:
         if not self.files:
             raise BadInputError("no images", f"{self.root}: no {' / '.join(suffixes)} files found")
         self.image, self.skip_bad, self.threads = image, skip_bad, threads
-        self.total, self.skipped = len(self.files), {}
+        self.total, self.skipped, self.offset = len(self.files), {}, 0
+
+    def partitions(self) -> list[str]:
+        """Names of the units of shard-parallel work: blocks of ``FOLDER_PART_FILES`` files in path order."""
+        return [f"part-{i:05d}" for i in range(-(-self.total // FOLDER_PART_FILES))]
+
+    def part(self, name: str) -> FolderSource:
+        """One block of files; its galaxies keep the indices (random keys) they have in the whole folder."""
+        start = self.partitions().index(name) * FOLDER_PART_FILES
+        part = copy.copy(self)
+        part.files = self.files[start:start + FOLDER_PART_FILES]
+        part.total, part.offset, part.skipped = len(part.files), self.offset + start, {}
+        return part
 
     def describe(self) -> dict:
         """The folder and a checksum over every file's name and content."""
@@ -152,4 +195,4 @@ class FolderSource:
                 images = np.stack([loaded[i] for i in kept]) if kept else \
                     np.zeros((0, *self.image.shape), np.float32)
                 yield Batch(len(chunk), [self.galaxy_id(chunk[i]) for i in kept], images,
-                            np.array([start + i for i in kept], dtype=np.int64))
+                            np.array([self.offset + start + i for i in kept], dtype=np.int64))

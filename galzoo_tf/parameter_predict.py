@@ -20,7 +20,7 @@ from galzoo_tf.model_dir import ParameterModel
 from galzoo_tf.parameter_calibration import FlagThresholds, flags
 from galzoo_tf.parameter_posterior import LEVELS, ParameterSampler, level_name, summarise_parameters
 from galzoo_tf.parameters import LABELS, PARAMETERS
-from galzoo_tf.predict import PredictResult, stream_catalogue
+from galzoo_tf.predict import PredictResult, catalogue_settings, stream_catalogue
 
 
 @dataclass(frozen=True)
@@ -86,22 +86,31 @@ def describe_parameter_columns(save_samples: bool, thresholds: FlagThresholds) -
     return columns
 
 
-def predict_parameters(model: ParameterModel, source: RecordSource | FolderSource, out: Path,
-                       options: ParameterPredictOptions, resume: bool = False, overwrite: bool = False,
-                       progress: Callable[[int, int], None] | None = None) -> PredictResult:
-    """Sample every galaxy of ``source`` and write the parameter catalogue ``out``."""
+def parameter_rows(model: ParameterModel, options: ParameterPredictOptions,
+                   out: Path) -> Callable[[Batch], dict[str, np.ndarray]]:
+    """The catalogue rows of a batch, from a sampler built once for every batch."""
     sampler = model.sampler(options.passes, options.seed, options.dropout_rate)
-    chosen = {k: v for k, v in asdict(options).items() if k not in ("batch_size", "part_rows", "corner_ids")}
-    settings = {**chosen, "models": [model.checksum()], "input": source.identity()}
+    return lambda batch: parameter_columns(batch, sampler, options, out)
+
+
+def parameter_provenance(model: ParameterModel, source, options: ParameterPredictOptions) -> Callable[[int], dict]:
+    """The catalogue's sidecar for a given number of rows."""
+    rate = next(r for r in (options.dropout_rate, model.dropout_rate, model.training_rate) if r is not None)
 
     def provenance(rows: int) -> dict:
         return {"galzoo_version": __version__, "task": "parameters", "seed": options.seed, "rows": rows,
                 "skipped": dict(source.skipped), "options": asdict(options),
-                "models": [{"path": str(model.path.resolve()), "sha256": model.checksum(),
-                            "dropout_rate": sampler.rate}],
+                "models": [{"path": str(model.path.resolve()), "sha256": model.checksum(), "dropout_rate": rate}],
                 "input": source.describe(),
                 "columns": describe_parameter_columns(options.save_samples, options.thresholds)}
 
-    return stream_catalogue(source, out, settings, options,
-                            lambda batch: parameter_columns(batch, sampler, options, out), provenance, resume,
-                            overwrite, progress)
+    return provenance
+
+
+def predict_parameters(model: ParameterModel, source: RecordSource | FolderSource, out: Path,
+                       options: ParameterPredictOptions, resume: bool = False, overwrite: bool = False,
+                       progress: Callable[[int, int], None] | None = None) -> PredictResult:
+    """Sample every galaxy of ``source`` and write the parameter catalogue ``out``."""
+    settings = catalogue_settings([model.checksum()], source, options)
+    return stream_catalogue(source, out, settings, options, parameter_rows(model, options, out),
+                            parameter_provenance(model, source, options), resume, overwrite, progress)

@@ -80,10 +80,11 @@ class Sampler:
     def _dropout(self, features: tf.Tensor, keys: tf.Tensor, rate: tf.Tensor) -> tf.Tensor:
         """Inverted dropout at ``rate`` with one mask per (galaxy, pass), drawn from the galaxy's key."""
         width = features.shape[-1]
+        rate = tf.cast(rate, tf.float32)  # masks are drawn in float32 whatever the model's compute dtype
         keep = tf.map_fn(lambda key: tf.random.stateless_uniform(
             [self.passes, width], tf.random.experimental.stateless_fold_in(key, 1)) >= rate, keys,
             fn_output_signature=tf.bool)
-        scale = tf.cast(tf.reshape(keep, [-1, width]), features.dtype) / tf.cast(1 - rate, features.dtype)
+        scale = tf.cast(tf.cast(tf.reshape(keep, [-1, width]), tf.float32) / (1 - rate), features.dtype)
         return features * scale
 
     def _features(self, images: tf.Tensor, indices: tf.Tensor) -> tf.Tensor:

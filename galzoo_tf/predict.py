@@ -116,10 +116,11 @@ def batch_columns(batch: Batch, sampler: EnsembleSampler, votes: dict[str, int],
     return columns
 
 
-def _settings(models: list[VoteModel], source: RecordSource | FolderSource, options: PredictOptions) -> dict:
-    """What must match for a run to resume (batch and part sizes do not change any number)."""
-    chosen = {k: v for k, v in asdict(options).items() if k not in ("batch_size", "part_rows")}
-    return {**chosen, "models": [m.checksum() for m in models], "input": source.identity()}
+def catalogue_settings(checksums: list[str], source: RecordSource | FolderSource, options) -> dict:
+    """What must match for a run to resume: every option that shapes a number, the models and the input."""
+    ignored = ("batch_size", "part_rows", "corner_ids")
+    chosen = {k: v for k, v in asdict(options).items() if k not in ignored}
+    return {**chosen, "models": checksums, "input": source.identity()}
 
 
 def _drain(rows: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
@@ -128,17 +129,28 @@ def _drain(rows: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     return joined
 
 
+def vote_rows(models: list[VoteModel], options: PredictOptions) -> Callable[[Batch], dict[str, np.ndarray]]:
+    """The catalogue rows of a batch, from a sampler built once for every batch."""
+    sampler = EnsembleSampler(models, options.passes, options.tta, options.seed, options.dropout_rate)
+    votes = {head.question: models[0].total_votes(head) for head in sampler.heads}
+    question = models[0].sidecar["question"]
+    return lambda batch: batch_columns(batch, sampler, votes, question, options)
+
+
+def vote_provenance(models: list[VoteModel], source, options: PredictOptions) -> Callable[[int], dict]:
+    """The catalogue's sidecar for a given number of rows: version, seed, models and input checksums, columns."""
+    heads = models[0].heads
+    votes = {head.question: models[0].total_votes(head) for head in heads}
+    return lambda rows: _provenance(models, source, options, rows, heads, votes)
+
+
 def predict(models: list[VoteModel], source: RecordSource | FolderSource, out: Path, options: PredictOptions,
             resume: bool = False, overwrite: bool = False,
             progress: Callable[[int, int], None] | None = None) -> PredictResult:
     """Sample every galaxy of ``source`` and write the catalogue ``out`` (format from its extension)."""
-    sampler = EnsembleSampler(models, options.passes, options.tta, options.seed, options.dropout_rate)
-    votes = {head.question: models[0].total_votes(head) for head in sampler.heads}
-    question = models[0].sidecar["question"]
-    return stream_catalogue(
-        source, out, _settings(models, source, options), options,
-        lambda batch: batch_columns(batch, sampler, votes, question, options),
-        lambda rows: _provenance(models, source, options, rows, sampler.heads, votes), resume, overwrite, progress)
+    settings = catalogue_settings([m.checksum() for m in models], source, options)
+    return stream_catalogue(source, out, settings, options, vote_rows(models, options),
+                            vote_provenance(models, source, options), resume, overwrite, progress)
 
 
 def stream_catalogue(source: RecordSource | FolderSource, out: Path, settings: dict, options,
@@ -163,7 +175,7 @@ def stream_catalogue(source: RecordSource | FolderSource, out: Path, settings: d
         partial.add(_drain(pending), pending_consumed)
     seconds = time.perf_counter() - started
     provenance = provenance_of(partial.rows)
-    partial.finish(_fits_keywords(provenance))
+    partial.finish(fits_keywords(provenance))
     write_json_atomic(out.with_name(out.name + ".json"), provenance)
     return PredictResult(out, provenance["rows"], dict(source.skipped), seconds)
 
@@ -179,7 +191,7 @@ def _provenance(models: list[VoteModel], source, options: PredictOptions, rows: 
             "input": source.describe(), "columns": describe_columns(heads, options.save_samples, options.interval)}
 
 
-def _fits_keywords(provenance: dict) -> dict:
+def fits_keywords(provenance: dict) -> dict:
     """The provenance that fits in FITS keywords (the rest is in the JSON beside the catalogue)."""
     inputs = provenance["input"]
     return {"GZVERSN": provenance["galzoo_version"], "GZSEED": provenance["seed"],

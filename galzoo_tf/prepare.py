@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from galzoo_tf import __version__, errors, images, records
+from galzoo_tf.engine import Engine
 from galzoo_tf.errors import BadInputError
 from galzoo_tf.fileio import write_json_atomic
 from galzoo_tf.layout import ENCODINGS, FORMAT, MANIFEST, SPLITS, STATE, ImageSpec, shard_name
@@ -218,8 +219,14 @@ def _shard_done(out: Path, info: dict | None) -> bool:
 
 
 def write_records(catalogue: Catalogue, out: Path, options: PrepareOptions, workers: int = 2,
-                  progress: ProgressCallback | None = None, overwrite: bool = False) -> PrepareSummary:
-    """Write (or resume, or confirm) the record set of ``catalogue`` in ``out``."""
+                  progress: ProgressCallback | None = None, overwrite: bool = False,
+                  engine: Engine | None = None) -> PrepareSummary:
+    """Write (or resume, or confirm) the record set of ``catalogue`` in ``out``.
+
+    With ``engine`` (Dask), every shard is one task that loads its images and writes itself;
+    without, shards are written here with images decoded by ``workers`` processes. Either way the
+    manifest is written once, at the end, and the bytes are the same.
+    """
     start = time.perf_counter()
     if options.encoding not in ENCODINGS:
         raise BadInputError("bad option", f"--encoding must be one of {ENCODINGS}")
@@ -239,7 +246,10 @@ def write_records(catalogue: Catalogue, out: Path, options: PrepareOptions, work
         if manifest.get("fingerprint") == key:
             return PrepareSummary(out, manifest["splits"], manifest["cuts"], Counter(manifest["skipped"]),
                                   0, len(plan), time.perf_counter() - start, up_to_date=True)
-    _write_shards(catalogue, out, todo, spec, options.skip_bad, workers, progress, state)
+    if engine is None:
+        _write_shards(catalogue, out, todo, spec, options.skip_bad, workers, progress, state)
+    else:
+        _write_shards_on(engine, catalogue, out, todo, spec, options.skip_bad, progress, state)
     shards = [state["shards"][name] for name, _ in plan]
     manifest = build_manifest(catalogue, options, spec, key, shards)
     write_json_atomic(out / MANIFEST, manifest)
@@ -275,6 +285,58 @@ def _write_shards(catalogue: Catalogue, out: Path, todo: list[tuple[str, np.ndar
             write_json_atomic(out / STATE, state)
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
+
+
+@dataclass(frozen=True)
+class ShardJob:
+    """What every shard task shares: where to write, the image frame, the loader and the feature names."""
+
+    out: str
+    spec: ImageSpec
+    skip_bad: bool
+    loader: Callable
+    int_names: list[str]
+    float_names: list[str]
+
+
+@dataclass(frozen=True)
+class ShardBlock:
+    """The catalogue rows of one shard: the image loader's items and the values the records hold."""
+
+    name: str
+    items: list[dict]
+    ids: np.ndarray
+    splits: np.ndarray
+    ints: np.ndarray
+    floats: np.ndarray
+
+
+def write_shard_block(block: ShardBlock, job: ShardJob) -> dict:
+    """Worker side: load the block's images and write its shard atomically; returns the shard's info."""
+    columns = _Columns(block.ids, block.splits, block.ints, block.floats, job.int_names, job.float_names)
+    loaded = (job.loader(block.items[i:i + CHUNK], job.spec.shape, job.spec.encoding)
+              for i in range(0, len(block.items), CHUNK))
+    skipped: Counter = Counter()
+    info = records.write_shard(Path(job.out) / block.name, _examples(
+        columns, np.arange(len(block.ids)), loaded, skipped, job.skip_bad, lambda: None))
+    return {**info, "split": block.name.split("-")[0], "skipped": dict(skipped)}
+
+
+def _write_shards_on(engine: Engine, catalogue: Catalogue, out: Path, todo: list[tuple[str, np.ndarray]],
+                     spec: ImageSpec, skip_bad: bool, progress: ProgressCallback | None, state: dict) -> None:
+    """One task per pending shard on ``engine``; the state file records each shard as it lands."""
+    columns = _Columns.of(catalogue)
+    items = catalogue.table[list(catalogue.item_columns)]
+    job = ShardJob(str(out), spec, skip_bad, catalogue.loader, columns.int_names, columns.float_names)
+    blocks = [ShardBlock(name, items.iloc[rows].to_dict("records"), columns.ids[rows], columns.splits[rows],
+                         columns.ints[rows], columns.floats[rows]) for name, rows in todo]
+    total, done = sum(len(b.ids) for b in blocks), 0
+    for block, info in engine.run(write_shard_block, blocks, job):
+        state["shards"][block.name] = info
+        write_json_atomic(out / STATE, state)
+        done += len(block.ids)
+        if progress is not None:
+            progress(done, total)
 
 
 def _voted_questions(catalogue: Catalogue) -> dict[str, list[str]]:

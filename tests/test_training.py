@@ -53,6 +53,12 @@ def test_mixed_precision_keeps_logits_and_loss_in_float32(synthetic, tmp_path):
         assert model.get_layer("logits").compute_dtype == "float32"
         assert model.layers[1].compute_dtype == "bfloat16"  # CPU: bfloat16; GPU: float16
         assert np.isfinite(result.best_val_loss)
+        # the posterior sampler of predict and acquire runs the reduced-precision model, float32 out
+        from galzoo_tf.model_dir import load_vote_model
+
+        logits = load_vote_model(tmp_path / "mixed").sampler(4, True, 0).logits(
+            np.full((2, 256, 256, 3), 90, np.uint8), np.arange(2))
+        assert logits.dtype.name == "float32" and logits.shape[:2] == (2, 4) and np.isfinite(logits.numpy()).all()
     finally:
         keras.mixed_precision.set_global_policy("float32")
 
