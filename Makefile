@@ -7,7 +7,7 @@ GALZOO := $(VENV)/bin/galzoo
 STAMP := $(VENV)/.installed-stamp
 DEMO := data/demo
 
-.PHONY: venv test lint demo bench clean
+.PHONY: venv test docs-check lint demo bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "galzoo needs Python 3.11; set PYTHON=/path/to/python3.11")'
@@ -20,6 +20,10 @@ venv: $(STAMP)
 
 test: venv
 	$(PY) -m pytest -n 2 --dist loadgroup -q
+
+# The user guide's commands (docs/guide.md), run as written; also part of make test.
+docs-check: venv
+	$(PY) -m pytest -q tests/test_guide.py
 
 lint: venv
 	$(VENV)/bin/ruff check .

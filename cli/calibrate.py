@@ -86,6 +86,19 @@ def calibrate(
     tune_split: Annotated[str, typer.Option(help="Split the dropout rate is tuned on.")] = "val",
     ensemble: Annotated[list[Path] | None, typer.Option(help="Another model directory of the same question to "
                                                              "pool samples with (repeat for more).")] = None,
+    bias: Annotated[bool, typer.Option("--bias", help="Bias report: which galaxy properties (size, brightness, "
+                                                      "axis ratio, S/N, morphology) make the model surprised by "
+                                                      "the votes; an additive model, importance and shapes in "
+                                                      "bias.png.")] = False,
+    expert_labels: Annotated[Path | None, typer.Option(help="CSV of an expert's binary labels ('id' column and "
+                                                            "--expert-column) for galaxies of --split: fit vote "
+                                                            "fraction -> expert probability, stored with the "
+                                                            "model; predict then adds its column.")] = None,
+    expert_column: Annotated[str | None, typer.Option(help="The expert's label column in --expert-labels.")]
+    = None,
+    expert_answer: Annotated[str | None, typer.Option(help="QUESTION/ANSWER whose predicted vote fraction the "
+                                                           "expert label is fitted on (default: the model's "
+                                                           "first answer, e.g. bar/bar).")] = None,
 ) -> None:
     """Measure how well the posteriors are calibrated (coverage error, Walmsley et al. 2019 eq. 11-13), draw the paper's figures, and recalibrate.
 
@@ -105,8 +118,11 @@ def calibrate(
     from galzoo_tf.model_dir import load_vote_model
 
     passes = passes or 30
+    if (expert_labels is None) != (expert_column is None):
+        raise BadInputError("bad option", "--expert-labels CSV and --expert-column COL go together")
     options = CalibrateOptions(split=split, passes=passes, tta=tta, seed=seed, batch_size=batch_size,
-                               tune_dropout=rates, tune_split=tune_split)
+                               tune_dropout=rates, tune_split=tune_split, bias=bias, expert_labels=expert_labels,
+                               expert_column=expert_column, expert_answer=expert_answer)
     with counting("sampling posteriors") as progress:
         result = run(loaded, data, out, options, [load_vote_model(p) for p in ensemble or []], progress)
     question = loaded.sidecar["question"]
@@ -116,7 +132,27 @@ def calibrate(
     final = result.get("recalibrated", result)
     report.print(table("point metrics" + (" (recalibrated)" if "recalibrated" in result else ""), ["", ""],
                        _rmse_rows(final)))
+    if "bias" in result:
+        _print_bias(result["bias"])
+    if "expert" in result:
+        _print_expert(result["expert"])
     report.print(f"report: {out / 'calibration.json'}; figures: {', '.join(result['figures'][:3])}, ... in {out}")
+
+
+def _print_bias(bias: dict) -> None:
+    rows = [[name, f"{bias['importance'][name]['mean']:+.3f} +- {bias['importance'][name]['std']:.3f}"]
+            for name in bias["ranking"]]
+    report.print(table(f"bias report: what raises the surprise -ln p(k|N) (held-out R^2 {bias['r2_held_out']:.2f}, "
+                       f"{bias['galaxies']:,} galaxies; shapes in {bias['figure']})",
+                       ["property", "permutation importance"], rows))
+
+
+def _print_expert(expert: dict) -> None:
+    rows = [[name.replace("_", " "), f"{v['expected']:.1f}", f"{v['actual']} +- {v['poisson_error']:.1f}",
+             "yes" if v["within_poisson_error"] else "no"] for name, v in expert["positives"].items()]
+    report.print(table(f"expert label {expert['column']!r} on {expert['held_out']} held-out galaxies (fitted on "
+                       f"{expert['train']}; ROC AUC {expert['roc_auc']:.3f}; {expert['figure']})",
+                       ["probabilities", "expected positives", "actual", "within Poisson error"], rows))
 
 
 def _calibrate_parameters(model, data: Path, out: Path, split: str, passes: int, seed: int, batch_size: int,

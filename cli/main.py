@@ -9,6 +9,7 @@ import typer
 from galzoo_cli import acquire, prepare
 from galzoo_cli.calibrate import calibrate
 from galzoo_cli.console import friendly_errors, report, table
+from galzoo_cli.fraction import fraction
 from galzoo_cli.predict import predict
 from galzoo_cli.train import train
 
@@ -17,7 +18,8 @@ app = typer.Typer(
     help="Calibrated probabilistic galaxy morphology, and which galaxies volunteers should label next.\n\n"
          "Stages: [bold]prepare[/] (sources -> TFRecords), [bold]train[/] (records -> Bayesian vote CNN), "
          "[bold]calibrate[/] (coverage error, figures, recalibration), [bold]predict[/] (posterior catalogue), "
-         "[bold]acquire[/] (what volunteers should label next; `acquire simulate`: campaigns). "
+         "[bold]acquire[/] (what volunteers should label next; `acquire simulate`: campaigns), "
+         "[bold]fraction[/] (a population fraction with its uncertainty). "
          "Start with `galzoo prepare --help`; `galzoo schema` shows the decision tree.",
     no_args_is_help=True, rich_markup_mode="rich", pretty_exceptions_show_locals=False)
 app.add_typer(prepare.app, name="prepare")
@@ -25,6 +27,7 @@ app.command("train")(train)
 app.command("calibrate")(calibrate)
 app.command("predict")(predict)
 app.add_typer(acquire.app, name="acquire")
+app.command("fraction")(fraction)
 
 
 def _version(value: bool) -> None:

@@ -14,18 +14,20 @@ it in galzoo.json, where `galzoo predict` finds it.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from galzoo_tf import __version__
+from galzoo_tf.bias import TRUE_PROPERTIES, bias_report, image_properties, plot_bias, surprise
 from galzoo_tf.calibration import PAPER_MAX_ERRORS, coverage_table
 from galzoo_tf.errors import BadInputError
+from galzoo_tf.expert import fit_expert, plot_expert, read_expert_labels
 from galzoo_tf.fileio import nan_to_null, write_json_atomic
 from galzoo_tf.heads import BinomialHead
 from galzoo_tf.inputs import RecordSource
-from galzoo_tf.model_dir import VoteModel, check_same_heads, record_posterior
+from galzoo_tf.model_dir import VoteModel, check_same_heads, record_expert, record_posterior
 from galzoo_tf.posterior import Sampler, count_probabilities, summarise_counts
 from galzoo_tf.records import read_manifest
 
@@ -51,6 +53,7 @@ class SplitFeatures:
     counts: dict[str, np.ndarray]  # question -> (galaxies, answers): observed k of every answer
     totals: dict[str, np.ndarray]  # question -> (galaxies,): N
     truth: dict[str, np.ndarray]  # question -> (galaxies, answers): true rho (simulated records only)
+    properties: dict[str, np.ndarray] = field(default_factory=dict)  # per galaxy, for the bias report
 
 
 def vote_keys(heads: Sequence[BinomialHead], manifest: dict) -> tuple[list[str], list[str]]:
@@ -62,31 +65,42 @@ def vote_keys(heads: Sequence[BinomialHead], manifest: dict) -> tuple[list[str],
 
 
 def sample_split(samplers: list[Sampler], heads: list[BinomialHead], data: Path, split: str, batch_size: int,
-                 progress: Callable[[int, int], None] | None = None) -> SplitFeatures:
-    """Run every model's trunk over a split once, keeping features and the votes (and truth) of each galaxy."""
+                 progress: Callable[[int, int], None] | None = None, properties: bool = False) -> SplitFeatures:
+    """Run every model's trunk over a split once, keeping features and the votes (and truth) of each galaxy.
+
+    With ``properties``, also each galaxy's size, brightness, axis ratio and S/N measured from its image
+    (and their true values on simulated records), for the bias report.
+    """
     probe = RecordSource(data, split)
     ints, floats = vote_keys(heads, probe.manifest)
-    source = RecordSource(data, split, ints + floats)
+    true_properties = [k for k in TRUE_PROPERTIES if k in probe.manifest["float_features"]] if properties else []
+    source = RecordSource(data, split, ints + floats + true_properties)
     features: list[list[np.ndarray]] = [[] for _ in samplers]
-    columns: dict[str, list[np.ndarray]] = {k: [] for k in ints + floats}
+    columns: dict[str, list[np.ndarray]] = {k: [] for k in ints + floats + true_properties}
+    measured: list[dict[str, np.ndarray]] = []
     indices, ids, done = [], [], 0
     for batch in source.batches(batch_size):
         for store, sampler in zip(features, samplers, strict=True):
             store.append(sampler.features(batch.images, batch.indices).numpy())
         for name in columns:
             columns[name].append(batch.columns[name])
+        if properties:
+            measured.append(image_properties(batch.images))
         indices.append(batch.indices)
         ids.extend(batch.ids)
         done += batch.consumed
         if progress:
             progress(done, source.total)
     joined = {name: np.concatenate(parts) for name, parts in columns.items()}
+    galaxy_properties = {name: np.concatenate([m[name] for m in measured]) for name in measured[0]} \
+        if measured else {}
+    galaxy_properties.update({TRUE_PROPERTIES[k]: joined[k].astype(np.float64) for k in true_properties})
     return SplitFeatures(heads, [np.concatenate(f) for f in features], np.concatenate(indices), np.asarray(ids),
                          {h.question: np.stack([joined[f"{h.question}/{a}/count"] for a in h.all_answers], 1)
                           for h in heads},
                          {h.question: joined[h.total_key] for h in heads},
                          {h.question: np.stack([joined[f"truth/rho/{h.question}/{a}"] for a in h.all_answers], 1)
-                          for h in heads} if floats else {})
+                          for h in heads} if floats else {}, galaxy_properties)
 
 
 def rho_samples(split: SplitFeatures, samplers: list[Sampler], rates: Sequence[float | None],
@@ -227,6 +241,10 @@ class CalibrateOptions:
     tune_dropout: tuple[float, ...] = ()
     tune_split: str = "val"
     panels: int = 8  # galaxies in the posterior figure
+    bias: bool = False  # fit the bias report
+    expert_labels: Path | None = None  # CSV of an expert's binary labels (id + expert_column)
+    expert_column: str | None = None
+    expert_answer: str | None = None  # QUESTION/ANSWER the expert label is about (default: the first output)
 
 
 def figures(out: Path, name: str, rows: Outcomes, split: SplitFeatures, rho: dict[str, np.ndarray],
@@ -264,8 +282,7 @@ def figures(out: Path, name: str, rows: Outcomes, split: SplitFeatures, rho: dic
 def _assess(out: Path, name: str, split: SplitFeatures, samplers: list[Sampler], rates: list[float | None],
             min_votes: int, options: CalibrateOptions) -> dict:
     """Evaluate one set of samples of the split and draw its figures."""
-    view = SplitFeatures(split.heads, split.features[:len(samplers)], split.indices, split.ids, split.counts,
-                         split.totals, split.truth)
+    view = replace(split, features=split.features[:len(samplers)])
     rho = rho_samples(view, samplers, rates)
     rows = outcomes(view, rho, min_votes)
     report = evaluate(rows)
@@ -281,7 +298,7 @@ def calibrate(model: VoteModel, data: Path, out: Path, options: CalibrateOptions
     out.mkdir(parents=True, exist_ok=True)
     min_votes, heads = model.sidecar["config"].get("min_votes", 1), model.heads
     samplers = [m.sampler(options.passes, options.tta, options.seed) for m in members]
-    split = sample_split(samplers, heads, data, options.split, options.batch_size, progress)
+    split = sample_split(samplers, heads, data, options.split, options.batch_size, progress, options.bias)
     report = {"galzoo_version": __version__, "seed": options.seed, "split": options.split,
               "passes": options.passes, "tta": options.tta, "min_votes": min_votes,
               "model": {"path": str(model.path.resolve()), "sha256": model.checksum(),
@@ -300,5 +317,57 @@ def calibrate(model: VoteModel, data: Path, out: Path, options: CalibrateOptions
         rates = [report.get("recalibrated", {}).get("dropout_rate")] + [None] * len(ensemble)
         report["ensemble"] = {"models": [{"path": str(m.path.resolve()), "sha256": m.checksum()} for m in members],
                               **_assess(out, "ensemble", split, samplers, rates, min_votes, options)}
+    final_rate = [report.get("recalibrated", {}).get("dropout_rate")]
+    if options.bias:
+        report["bias"] = assess_bias(out, split, samplers[:1], final_rate, min_votes, options.seed)
+    if options.expert_labels is not None:
+        report["expert"] = rescale_to_expert(out, model, split, samplers[:1], final_rate, options)
     write_json_atomic(out / "calibration.json", nan_to_null(report))  # undefined errors: null
     return report
+
+
+def assess_bias(out: Path, split: SplitFeatures, samplers: list[Sampler], rates: list[float | None],
+                min_votes: int, seed: int) -> dict:
+    """Fit the additive model of per-galaxy surprise on galaxy properties and morphology; write bias.png."""
+    rows = outcomes(split, rho_samples(split, samplers, rates), min_votes)
+    position = {galaxy: i for i, galaxy in enumerate(split.ids)}
+    galaxy = np.array([position[i] for i in rows.ids])
+    properties = {name: values[galaxy] for name, values in split.properties.items()}
+    properties["observed_fraction"] = rows.observed / rows.total_votes
+    if rows.truth is not None:
+        properties["true_rho"] = rows.truth
+    result, fitted = bias_report(properties, surprise(Scored.of(rows).mc, rows.observed), seed)
+    result["figure"] = plot_bias(out / "bias.png", result, fitted, "what makes the model surprised by the "
+                                                                    "votes (additive model)").name
+    return result
+
+
+def rescale_to_expert(out: Path, model: VoteModel, split: SplitFeatures, samplers: list[Sampler],
+                      rates: list[float | None], options: CalibrateOptions) -> dict:
+    """Fit predicted vote fraction -> expert label on part of the labelled galaxies, judge it, store it."""
+    head, answer = expert_output(model, options.expert_answer)
+    labels = read_expert_labels(options.expert_labels, options.expert_column)
+    fraction = rho_samples(split, samplers, rates)[head.question][:, :, head.all_answers.index(answer)].mean(axis=1)
+    labelled = np.array([galaxy in labels.index for galaxy in split.ids])
+    if not labelled.any():
+        raise BadInputError("no overlap", f"{options.expert_labels}: none of its ids is in the {options.split} "
+                                          "split; label galaxies of that split")
+    mapping, result = fit_expert(fraction[labelled], labels.loc[split.ids[labelled]].to_numpy(),
+                                 options.expert_column, head.question, answer, options.seed)
+    record_expert(model.path, mapping)
+    result["figure"] = plot_expert(out / f"expert-{options.expert_column}.png", result,
+                                   f"expert label {options.expert_column!r} from the {head.question}/{answer} "
+                                   "vote fraction").name
+    return result
+
+
+def expert_output(model: VoteModel, chosen: str | None) -> tuple[BinomialHead, str]:
+    """The head and answer named QUESTION/ANSWER (default: the model's first output)."""
+    if chosen is None:
+        return model.heads[0], model.heads[0].all_answers[0]
+    question, _, answer = chosen.partition("/")
+    for head in model.heads:
+        if head.question == question and answer in head.all_answers:
+            return head, answer
+    outputs = [f"{h.question}/{a}" for h in model.heads for a in h.all_answers]
+    raise BadInputError("bad option", f"--expert-answer {chosen}: the model predicts {', '.join(outputs)}")

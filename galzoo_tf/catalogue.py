@@ -38,7 +38,7 @@ def _strings(column: np.ndarray) -> np.ndarray:
     return np.char.decode(column) if column.dtype.kind == "S" else column
 
 
-def _read_part(path: Path) -> Table:
+def read_part(path: Path) -> Table:
     """One part of a catalogue: a FITS part of a running prediction, or a Parquet part of a partitioned one."""
     if path.suffix == ".parquet":
         return _parquet_table(path)
@@ -156,7 +156,7 @@ def string_widths(parts: list[Path]) -> dict[str, int]:
     """Widest value of every string column across all parts (FITS needs one fixed width)."""
     widths: dict[str, int] = {}
     for part in parts:
-        for name, column in _read_part(part).columns.items():
+        for name, column in read_part(part).columns.items():
             if column.dtype.kind in "SU":
                 widths[name] = max(widths.get(name, 1), int(np.char.str_len(_strings(column.data)).max(initial=1)))
     return widths
@@ -181,7 +181,7 @@ def write_fits(parts: list[Path], path: Path, meta: dict) -> None:
     """Primary header with ``meta`` keywords, then one binary table sized for every row, streamed part by part."""
     widths = string_widths(parts)
     total = sum(part_rows(part) for part in parts)
-    header = _fixed(_read_part(parts[0]), widths).header.copy()
+    header = _fixed(read_part(parts[0]), widths).header.copy()
     header["NAXIS2"] = total
     header["EXTNAME"] = "POSTERIOR"
     primary = fits.PrimaryHDU()
@@ -192,7 +192,7 @@ def write_fits(parts: list[Path], path: Path, meta: dict) -> None:
         handle.write(header.tostring().encode("ascii"))
         written = 0
         for part in parts:
-            data = _table_bytes(_fixed(_read_part(part), widths))
+            data = _table_bytes(_fixed(read_part(part), widths))
             handle.write(data)
             written += len(data)
         handle.write(b"\0" * (-written % FITS_BLOCK))
@@ -209,7 +209,7 @@ def _csv_frame(table: Table):
 def write_csv(parts: list[Path], path: Path, meta: dict) -> None:
     with open(path, "w", newline="") as handle:
         for index, part in enumerate(parts):
-            _csv_frame(_read_part(part)).to_csv(handle, header=index == 0, index=False, float_format="%.6g")
+            _csv_frame(read_part(part)).to_csv(handle, header=index == 0, index=False, float_format="%.6g")
 
 
 def _arrow_table(table: Table):
@@ -230,7 +230,7 @@ def write_parquet(parts: list[Path], path: Path, meta: dict) -> None:
     writer = None
     try:
         for part in parts:
-            table = _arrow_table(_read_part(part))
+            table = _arrow_table(read_part(part))
             if writer is None:
                 schema = table.schema.with_metadata({"galzoo": json.dumps(meta)})
                 writer = pq.ParquetWriter(path, schema)

@@ -15,6 +15,7 @@ import keras
 
 from galzoo_tf.augment import AugmentConfig
 from galzoo_tf.errors import BadInputError
+from galzoo_tf.expert import ExpertMapping
 from galzoo_tf.fileio import sha256_file, write_json_atomic
 from galzoo_tf.heads import BinomialHead
 from galzoo_tf.layout import ImageSpec
@@ -71,6 +72,11 @@ class VoteModel(SavedModel):
         """Fraction of training galaxies asked the head's question (1 for models trained before it was kept)."""
         recorded = next(h for h in self.sidecar["heads"] if h["question"] == head.question)
         return float(recorded.get("asked_fraction", 1.0))
+
+    @property
+    def experts(self) -> list[ExpertMapping]:
+        """Expert-label mappings fitted by `galzoo calibrate --expert-labels` (predict adds their columns)."""
+        return [ExpertMapping.from_json(raw) for raw in self.sidecar.get("expert", {}).values()]
 
     def sampler(self, passes: int, tta: bool, seed: int, rate: float | None = None) -> Sampler:
         return Sampler(self.model, self.augmentation, passes, tta, seed, self.dropout_rate if rate is None else rate)
@@ -142,3 +148,10 @@ def record_posterior(path: Path, settings: dict) -> None:
     """Store calibration's choice in galzoo.json (atomically) for every later prediction."""
     sidecar = json.loads((path / SIDECAR).read_text())
     write_json_atomic(path / SIDECAR, {**sidecar, "posterior": settings})
+
+
+def record_expert(path: Path, mapping: ExpertMapping) -> None:
+    """Store an expert-label mapping in galzoo.json (one per expert column; a refit replaces it)."""
+    sidecar = json.loads((path / SIDECAR).read_text())
+    experts = {**sidecar.get("expert", {}), mapping.column: mapping.to_json()}
+    write_json_atomic(path / SIDECAR, {**sidecar, "expert": experts})

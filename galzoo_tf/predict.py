@@ -10,7 +10,7 @@ galaxies' mean N). Columns are described in docs/posteriors.md and in ``CAT.json
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -18,6 +18,7 @@ import numpy as np
 
 from galzoo_tf import __version__
 from galzoo_tf.catalogue import PartialCatalogue, catalogue_format
+from galzoo_tf.expert import ExpertMapping
 from galzoo_tf.fileio import write_json_atomic
 from galzoo_tf.heads import BinomialHead
 from galzoo_tf.inputs import Batch, FolderSource, RecordSource
@@ -80,7 +81,8 @@ def answer_columns(rho: np.ndarray, total_votes: int, prefix: str, options: Pred
     return {name: value.astype(np.float32) for name, value in columns.items()}
 
 
-def describe_columns(heads: list[BinomialHead], save_samples: bool, interval: float) -> dict[str, str]:
+def describe_columns(heads: list[BinomialHead], save_samples: bool, interval: float,
+                     experts: Sequence[ExpertMapping] = ()) -> dict[str, str]:
     """What every column of the catalogue holds (written beside it and documented)."""
     columns = {"id": "galaxy id (record id, or image path relative to the folder without suffix)",
                "question": "the model's question ('all' for a multi-question model)"}
@@ -98,12 +100,16 @@ def describe_columns(heads: list[BinomialHead], save_samples: bool, interval: fl
                 f"{p}_fraction_high": f"upper end of the central {interval:.0%} interval of k/N"})
             if save_samples:
                 columns[f"{p}_rho_samples"] = "every sample of rho (array column; space-separated in CSV)"
+    for expert in experts:
+        columns[f"expert_{expert.column}_probability"] = (
+            f"probability an expert labels it {expert.column!r}: logistic regression on the mean rho of "
+            f"{expert.question}/{expert.answer} (`galzoo calibrate --expert-labels`)")
     return columns
 
 
 def batch_columns(batch: Batch, sampler: EnsembleSampler, votes: dict[str, int], question: str,
-                  options: PredictOptions) -> dict[str, np.ndarray]:
-    """Catalogue rows of one batch."""
+                  options: PredictOptions, experts: Sequence[ExpertMapping] = ()) -> dict[str, np.ndarray]:
+    """Catalogue rows of one batch (with the expert probability of every stored expert mapping)."""
     rho = sampler.rho(batch.images, batch.indices)
     columns: dict[str, np.ndarray] = {"id": np.asarray(batch.ids), "question": np.full(len(batch.ids), question)}
     if "split" in batch.columns:
@@ -113,6 +119,10 @@ def batch_columns(batch: Batch, sampler: EnsembleSampler, votes: dict[str, int],
         for index, answer in enumerate(head.all_answers):
             columns.update(answer_columns(rho[head.question][..., index], votes[head.question],
                                           f"{head.question}_{answer}", options))
+    for expert in experts:
+        head = next(h for h in sampler.heads if h.question == expert.question)
+        fraction = rho[expert.question][..., head.all_answers.index(expert.answer)].mean(axis=1)
+        columns[f"expert_{expert.column}_probability"] = expert.probability(fraction).astype(np.float32)
     return columns
 
 
@@ -134,7 +144,8 @@ def vote_rows(models: list[VoteModel], options: PredictOptions) -> Callable[[Bat
     sampler = EnsembleSampler(models, options.passes, options.tta, options.seed, options.dropout_rate)
     votes = {head.question: models[0].total_votes(head) for head in sampler.heads}
     question = models[0].sidecar["question"]
-    return lambda batch: batch_columns(batch, sampler, votes, question, options)
+    experts = models[0].experts
+    return lambda batch: batch_columns(batch, sampler, votes, question, options, experts)
 
 
 def vote_provenance(models: list[VoteModel], source, options: PredictOptions) -> Callable[[int], dict]:
@@ -188,7 +199,8 @@ def _provenance(models: list[VoteModel], source, options: PredictOptions, rows: 
             "models": [{"path": str(m.path.resolve()), "sha256": m.checksum(),
                         "dropout_rate": options.dropout_rate or m.dropout_rate or m.model.get_layer("mc_dropout").rate}
                        for m in models],
-            "input": source.describe(), "columns": describe_columns(heads, options.save_samples, options.interval)}
+            "input": source.describe(),
+            "columns": describe_columns(heads, options.save_samples, options.interval, models[0].experts)}
 
 
 def fits_keywords(provenance: dict) -> dict:
