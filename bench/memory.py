@@ -73,15 +73,21 @@ def build_pool(base: Path, out: Path, size: int) -> Path:
     return out
 
 
+# The command runs under a small wrapper that reports its child's peak RSS: measured from a large
+# parent (bench/suite.py holds GiBs of TensorFlow state), a child's ru_maxrss would count the
+# parent's pages it was forked with.
+WRAPPER = ("import resource, subprocess, sys; code = subprocess.call(sys.argv[1:], stdout=subprocess.DEVNULL); "
+           "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(code)")
+
+
 def peak_rss(command: list[str]) -> tuple[float, float]:
     """(peak resident memory in GiB, seconds) of one command run in a fresh process."""
     start = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
+    done = subprocess.run([sys.executable, "-S", "-c", WRAPPER, *command], capture_output=True, text=True)
     seconds = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{' '.join(command)} failed: {process.stderr.read().decode()[-2000:]}")
-    return usage.ru_maxrss / 2**20, seconds  # ru_maxrss is in KiB on Linux
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed: {done.stderr[-2000:]}")
+    return int(done.stdout.split()[-1]) / 2**20, seconds  # ru_maxrss is in KiB on Linux
 
 
 def measure(workdir: Path, sizes: list[int], passes: int = 5) -> list[dict]:

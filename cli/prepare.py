@@ -51,8 +51,8 @@ Seed = Annotated[int, typer.Option(help="Seed of the train/val/test split and of
 Size = Annotated[int, typer.Option(help="Side in pixels of the stored square images (antialiased resize).",
                                    min=8)]
 ShardSize = Annotated[int, typer.Option(help="Galaxies per shard file (~200 MB at 1000 x 256x256x3).", min=1)]
-Workers = Annotated[int, typer.Option(help="Processes decoding images (0: in this process). "
-                                           "Default: the number of cores.", min=0)]
+Workers = Annotated[int, typer.Option(help="Processes decoding images with the local engine (0: in this "
+                                           "process). Default: the number of cores.", min=0)]
 TestSize = Annotated[float, typer.Option(help="Test split: a count (e.g. 2500, as Walmsley et al. 2019) "
                                               "or a fraction below 1 (e.g. 0.2).", min=0)]
 ValFraction = Annotated[float, typer.Option(help="Fraction of the non-test galaxies kept for validation.",

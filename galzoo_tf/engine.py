@@ -74,6 +74,13 @@ def local_workers(scheduler: str) -> int | None:
     return int(count)
 
 
+def tensorflow_threads(workers: int) -> dict[str, str]:
+    """Environment giving each of ``workers`` local worker processes its share of the cores for TensorFlow's
+    thread pools (without it every worker sizes its pools to the whole machine and they fight)."""
+    share = str(max(1, (os.cpu_count() or 1) // workers))
+    return {"TF_NUM_INTRAOP_THREADS": share, "TF_NUM_INTEROP_THREADS": share, "OMP_NUM_THREADS": share}
+
+
 class Engine(AbstractContextManager):
     """Runs ``fn(item, shared)`` for every item and yields ``(item, result)`` as tasks finish.
 
@@ -109,8 +116,8 @@ class DaskEngine(Engine):
             raise BadInputError("missing extra", 'the Dask engine needs dask.distributed: '
                                                  'pip install "galzoo[dask]"') from error
         workers = local_workers(scheduler)
-        self.cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                    dashboard_address=None) if workers else None
+        self.cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                                    env=tensorflow_threads(workers)) if workers else None
         self.client = Client(self.cluster if self.cluster else scheduler)
 
     def run(self, fn: Callable, items: Iterable, shared: Any = None) -> Iterator[tuple[Any, Any]]:

@@ -15,9 +15,29 @@ from astropy.table import Table
 GUIDE = Path(__file__).parents[1] / "docs" / "guide.md"
 
 
-def bash_blocks(text: str) -> list[str]:
+def bash_blocks(text: str, kind: str = "bash") -> list[str]:
     """The ```bash blocks of a Markdown text, in order (``console`` blocks are shown, not run)."""
-    return re.findall(r"^```bash\n(.*?)^```", text, flags=re.MULTILINE | re.DOTALL)
+    return re.findall(rf"^```{kind}\n(.*?)^```", text, flags=re.MULTILINE | re.DOTALL)
+
+
+def test_the_guides_download_command_runs_against_a_local_mirror(tmp_path):
+    """The one console command that can run here: GZ2 --download, served by 127.0.0.1 in the public layout."""
+    from test_download import FixtureServer, publish_gz2
+
+    from conftest import make_gz2
+
+    commands = [line for block in bash_blocks(GUIDE.read_text(), "console") for line in block.splitlines()
+                if line.startswith("galzoo prepare gz2 --download")]
+    assert len(commands) == 1
+    with FixtureServer() as server:
+        publish_gz2(server, make_gz2(tmp_path / "public", n=12))
+        # the stand-in has 12 galaxies: a 20 % test split instead of the release's 2500
+        command = f"{commands[0].split('#')[0]} --mirror {server.url} --test-size 0.2"
+        done = subprocess.run(["bash", "-c", command], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                              env={**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}"
+                                                         f"{os.environ['PATH']}"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (tmp_path / "data" / "gz2" / "records" / "manifest.json").is_file()
 
 
 def make_inputs(workdir: Path) -> None:
