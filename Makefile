@@ -54,7 +54,7 @@ demo: venv
 	@echo "posterior catalogue of the test split: $(DEMO)/bar-test.fits (columns: docs/posteriors.md)"
 	@echo "galaxies to label next: $(DEMO)/acquired.csv; montage: $(DEMO)/acquired-montage.png"
 
-# The benchmark suite: every stage at a size that runs in about 10 minutes on 2 cores, one table
+# The benchmark suite: every stage at a size that runs in about 6 minutes on 2 cores, one table
 # (inputs cached in data/bench/suite; numbers also in data/bench/suite.json). docs/performance.md.
 bench: venv
 	$(PY) bench/suite.py
