@@ -20,13 +20,17 @@ from galzoo_tf.errors import BadInputError
 
 ENGINES = ("local", "dask")
 
+CACHE_SIZE = 2  # objects kept per process: a worker serving job after job does not grow without bound
 _CACHE: dict[tuple, Any] = {}
 LOADS: dict[str, int] = {}  # per kind of object: how many times this process built one (tests read it)
 
 
 def worker_cache(key: tuple, build: Callable[[], Any]) -> Any:
-    """The object built for ``key`` in this process, built on first use and kept (one model per worker)."""
+    """The object built for ``key`` in this process, built on first use and kept (one model per worker);
+    the oldest of ``CACHE_SIZE`` is dropped for a new one."""
     if key not in _CACHE:
+        while len(_CACHE) >= CACHE_SIZE:
+            _CACHE.pop(next(iter(_CACHE)))
         _CACHE[key] = build()
         LOADS[str(key[0])] = LOADS.get(str(key[0]), 0) + 1
     return _CACHE[key]

@@ -177,3 +177,13 @@ def test_image_folder_partitions_keep_each_galaxys_random_keys(tiny_bar, gz2, mo
     predict_partitioned([model], folder, tmp_path / "parts", options, LocalEngine(), merge=tmp_path / "merged.csv")
     predict([model], inputs.FolderSource(gz2.images, model.image), tmp_path / "one.csv", options)
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "one.csv"), pd.read_csv(tmp_path / "merged.csv"))
+
+
+def test_the_worker_cache_builds_once_per_key_and_stays_bounded():
+    from galzoo_tf import engine
+
+    built = []
+    for key in ("a", "a", "b", "a", "c", "a"):
+        engine.worker_cache(("cache test", key), lambda key=key: built.append(key) or key)
+    assert built == ["a", "b", "c", "a"]  # "a" was dropped for "c" (two kept), then built again
+    assert sum(k[0] == "cache test" for k in engine._CACHE) <= engine.CACHE_SIZE
