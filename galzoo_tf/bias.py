@@ -20,7 +20,6 @@ from scipy.stats import spearmanr
 
 from galzoo_tf.errors import BadInputError
 
-IMAGE_PROPERTIES = ("size_px", "brightness", "axis_ratio", "signal_to_noise")
 TRUE_PROPERTIES = {"truth/r_e_arcsec": "true_size_arcsec", "truth/magnitude": "true_magnitude",
                    "truth/axis_ratio": "true_axis_ratio", "truth/visibility": "true_visibility"}
 MEASURED_VS_TRUE = (("size_px", "true_size_arcsec"), ("brightness", "true_magnitude"),

@@ -317,19 +317,19 @@ def calibrate(model: VoteModel, data: Path, out: Path, options: CalibrateOptions
         rates = [report.get("recalibrated", {}).get("dropout_rate")] + [None] * len(ensemble)
         report["ensemble"] = {"models": [{"path": str(m.path.resolve()), "sha256": m.checksum()} for m in members],
                               **_assess(out, "ensemble", split, samplers, rates, min_votes, options)}
-    final_rate = [report.get("recalibrated", {}).get("dropout_rate")]
-    if options.bias:
-        report["bias"] = assess_bias(out, split, samplers[:1], final_rate, min_votes, options.seed)
-    if options.expert_labels is not None:
-        report["expert"] = rescale_to_expert(out, model, split, samplers[:1], final_rate, options)
+    if options.bias or options.expert_labels is not None:  # both read the final (tuned) posterior
+        rho = rho_samples(split, samplers[:1], [report.get("recalibrated", {}).get("dropout_rate")])
+        if options.bias:
+            report["bias"] = assess_bias(out, split, rho, min_votes, options.seed)
+        if options.expert_labels is not None:
+            report["expert"] = rescale_to_expert(out, model, split, rho, options)
     write_json_atomic(out / "calibration.json", nan_to_null(report))  # undefined errors: null
     return report
 
 
-def assess_bias(out: Path, split: SplitFeatures, samplers: list[Sampler], rates: list[float | None],
-                min_votes: int, seed: int) -> dict:
+def assess_bias(out: Path, split: SplitFeatures, rho: dict[str, np.ndarray], min_votes: int, seed: int) -> dict:
     """Fit the additive model of per-galaxy surprise on galaxy properties and morphology; write bias.png."""
-    rows = outcomes(split, rho_samples(split, samplers, rates), min_votes)
+    rows = outcomes(split, rho, min_votes)
     position = {galaxy: i for i, galaxy in enumerate(split.ids)}
     galaxy = np.array([position[i] for i in rows.ids])
     properties = {name: values[galaxy] for name, values in split.properties.items()}
@@ -342,12 +342,12 @@ def assess_bias(out: Path, split: SplitFeatures, samplers: list[Sampler], rates:
     return result
 
 
-def rescale_to_expert(out: Path, model: VoteModel, split: SplitFeatures, samplers: list[Sampler],
-                      rates: list[float | None], options: CalibrateOptions) -> dict:
+def rescale_to_expert(out: Path, model: VoteModel, split: SplitFeatures, rho: dict[str, np.ndarray],
+                      options: CalibrateOptions) -> dict:
     """Fit predicted vote fraction -> expert label on part of the labelled galaxies, judge it, store it."""
     head, answer = expert_output(model, options.expert_answer)
     labels = read_expert_labels(options.expert_labels, options.expert_column)
-    fraction = rho_samples(split, samplers, rates)[head.question][:, :, head.all_answers.index(answer)].mean(axis=1)
+    fraction = rho[head.question][:, :, head.all_answers.index(answer)].mean(axis=1)
     labelled = np.array([galaxy in labels.index for galaxy in split.ids])
     if not labelled.any():
         raise BadInputError("no overlap", f"{options.expert_labels}: none of its ids is in the {options.split} "

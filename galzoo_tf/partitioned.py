@@ -19,8 +19,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from galzoo_tf.catalogue import catalogue_format, part_metadata, write_catalogue, write_parquet_part
 from galzoo_tf.engine import Engine, worker_cache
 from galzoo_tf.errors import BadInputError
@@ -32,6 +30,7 @@ from galzoo_tf.predict import (
     PredictOptions,
     PredictResult,
     catalogue_settings,
+    drain_rows,
     fits_keywords,
     vote_provenance,
     vote_rows,
@@ -73,7 +72,7 @@ def predict_part(part: Partition, job: CatalogueJob) -> dict:
     """Worker side: the rows of one partition, written atomically as ``<name>.parquet``; returns its metadata."""
     rows_of = job.rows_of()
     tables = [rows_of(batch) for batch in part.source.batches(job.options.batch_size) if batch.ids]
-    columns = {name: np.concatenate([t[name] for t in tables]) for name in tables[0]} if tables else {}
+    columns = drain_rows(tables) if tables else {}
     meta = {"part": part.name, "rows": len(columns.get("id", ())), "consumed": part.source.total,
             "skipped": dict(part.source.skipped)}
     path = part_path(Path(job.out), part.name)

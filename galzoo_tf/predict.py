@@ -133,7 +133,8 @@ def catalogue_settings(checksums: list[str], source: RecordSource | FolderSource
     return {**chosen, "models": checksums, "input": source.identity()}
 
 
-def _drain(rows: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+def drain_rows(rows: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """The batches' rows joined column by column; the list is emptied (it is the pending buffer)."""
     joined = {name: np.concatenate([r[name] for r in rows]) for name in rows[0]}
     rows.clear()
     return joined
@@ -178,12 +179,12 @@ def stream_catalogue(source: RecordSource | FolderSource, out: Path, settings: d
         pending_consumed += batch.consumed
         done += batch.consumed
         if pending and sum(len(p["id"]) for p in pending) >= options.part_rows:
-            partial.add(_drain(pending), pending_consumed)
+            partial.add(drain_rows(pending), pending_consumed)
             pending_consumed = 0
         if progress:
             progress(done, source.total)
     if pending:
-        partial.add(_drain(pending), pending_consumed)
+        partial.add(drain_rows(pending), pending_consumed)
     seconds = time.perf_counter() - started
     provenance = provenance_of(partial.rows)
     partial.finish(fits_keywords(provenance))

@@ -278,11 +278,7 @@ def _write_shards(catalogue: Catalogue, out: Path, todo: list[tuple[str, np.ndar
     try:
         loaded = bounded_map(executor, catalogue.loader, chunks, window=4 * max(workers, 1))
         for name, rows in todo:
-            skipped: Counter = Counter()
-            info = records.write_shard(out / name, _examples(columns, rows, loaded, skipped, skip_bad, tick))
-            info.update(split=name.split("-")[0], skipped=dict(skipped))
-            state["shards"][name] = info
-            write_json_atomic(out / STATE, state)
+            _record_shard(out, state, name, _write_shard(out, name, columns, rows, loaded, skip_bad, tick))
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
 
@@ -311,15 +307,27 @@ class ShardBlock:
     floats: np.ndarray
 
 
+def _write_shard(out: Path, name: str, columns: _Columns, rows: np.ndarray, loaded: Iterator[list],
+                 skip_bad: bool, on_image: Callable[[], None]) -> dict:
+    """Write one shard atomically from its rows and their decoded images; its info for the state file."""
+    skipped: Counter = Counter()
+    info = records.write_shard(out / name, _examples(columns, rows, loaded, skipped, skip_bad, on_image))
+    return {**info, "split": name.split("-")[0], "skipped": dict(skipped)}
+
+
+def _record_shard(out: Path, state: dict, name: str, info: dict) -> None:
+    """Note a finished shard in the state file, so an interrupted run resumes after it."""
+    state["shards"][name] = info
+    write_json_atomic(out / STATE, state)
+
+
 def write_shard_block(block: ShardBlock, job: ShardJob) -> dict:
     """Worker side: load the block's images and write its shard atomically; returns the shard's info."""
     columns = _Columns(block.ids, block.splits, block.ints, block.floats, job.int_names, job.float_names)
     loaded = (job.loader(block.items[i:i + CHUNK], job.spec.shape, job.spec.encoding)
               for i in range(0, len(block.items), CHUNK))
-    skipped: Counter = Counter()
-    info = records.write_shard(Path(job.out) / block.name, _examples(
-        columns, np.arange(len(block.ids)), loaded, skipped, job.skip_bad, lambda: None))
-    return {**info, "split": block.name.split("-")[0], "skipped": dict(skipped)}
+    return _write_shard(Path(job.out), block.name, columns, np.arange(len(block.ids)), loaded, job.skip_bad,
+                        lambda: None)
 
 
 def _write_shards_on(engine: Engine, catalogue: Catalogue, out: Path, todo: list[tuple[str, np.ndarray]],
@@ -332,8 +340,7 @@ def _write_shards_on(engine: Engine, catalogue: Catalogue, out: Path, todo: list
                          columns.ints[rows], columns.floats[rows]) for name, rows in todo]
     total, done = sum(len(b.ids) for b in blocks), 0
     for block, info in engine.run(write_shard_block, blocks, job):
-        state["shards"][block.name] = info
-        write_json_atomic(out / STATE, state)
+        _record_shard(out, state, block.name, info)
         done += len(block.ids)
         if progress is not None:
             progress(done, total)
