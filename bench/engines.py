@@ -24,14 +24,14 @@ def measure(model_dir: Path, pool: Path, workers: int = 2, passes: int = 10, bat
     """Seconds and galaxies/s of predict on each engine, and of acquire on the local engine."""
     import pandas as pd
 
-    from galzoo_tf.acquire import AcquireOptions, acquire
+    from galzoo_tf.active.acquire import AcquireOptions, acquire
+    from galzoo_tf.catalogues.partitioned import predict_partitioned
+    from galzoo_tf.data.inputs import RecordSource
     from galzoo_tf.engine import EngineSpec, LocalEngine
-    from galzoo_tf.inputs import RecordSource
-    from galzoo_tf.model_dir import load_vote_model
-    from galzoo_tf.partitioned import predict_partitioned
-    from galzoo_tf.predict import PredictOptions
+    from galzoo_tf.tasks.registry import load_model
+    from galzoo_tf.tasks.votes.catalogue import PredictOptions
 
-    model = load_vote_model(model_dir)
+    model = load_model(model_dir, "votes")
     options = PredictOptions(passes=passes, batch_size=batch_size)
     galaxies = RecordSource(pool).total
     with tempfile.TemporaryDirectory() as folder:

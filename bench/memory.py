@@ -45,9 +45,9 @@ def build_model(workdir: Path) -> tuple[Path, Path]:
 
 def build_pool(base: Path, out: Path, size: int) -> Path:
     """``size`` records repeating the base images under new ids (``pool-0000000``...), in shards of 1000."""
-    from galzoo_tf import records
-    from galzoo_tf.inputs import RecordSource
-    from galzoo_tf.layout import FORMAT, MANIFEST
+    from galzoo_tf.data import records
+    from galzoo_tf.data.inputs import RecordSource
+    from galzoo_tf.data.layout import FORMAT, MANIFEST
 
     if (out / MANIFEST).is_file():
         return out

@@ -32,11 +32,12 @@ def sampler_rate(sampler, batches: list) -> float:
 
 def measure(model_dir: Path, data: Path, galaxies: int = 256, passes: int = 30, batch_size: int = 32) -> dict:
     """Galaxies/s of the sampler with and without TTA on batches in memory, and of the whole predict (TTA)."""
-    from galzoo_tf.inputs import RecordSource
-    from galzoo_tf.model_dir import load_vote_model
-    from galzoo_tf.predict import PredictOptions, predict
+    from galzoo_tf.catalogues.predict import predict
+    from galzoo_tf.data.inputs import RecordSource
+    from galzoo_tf.tasks.registry import load_model
+    from galzoo_tf.tasks.votes.catalogue import PredictOptions
 
-    model = load_vote_model(model_dir)
+    model = load_model(model_dir, "votes")
     batches = []
     for batch in RecordSource(data, split="test").batches(batch_size):
         batches.append((batch.images, batch.indices))

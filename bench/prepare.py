@@ -26,8 +26,8 @@ from pathlib import Path
 
 def time_workers(images: Path, labels: Path, out: Path, workers: int, n: int) -> float:
     """Seconds for checks + decode + write of the whole folder, in this process with its workers."""
-    from galzoo_tf.prepare import PrepareOptions, write_records
-    from galzoo_tf.sources.folder import load_folder
+    from galzoo_tf.data.prepare import PrepareOptions, write_records
+    from galzoo_tf.data.sources.folder import load_folder
 
     shutil.rmtree(out, ignore_errors=True)
     start = time.perf_counter()

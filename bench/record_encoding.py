@@ -21,7 +21,7 @@ def read_rate(out: Path, repeats: int = 3) -> float:
     """Images/s decoded by the record pipeline, best of ``repeats`` passes (after one warm-up)."""
     import tensorflow as tf
 
-    from galzoo_tf import records
+    from galzoo_tf.data import records
 
     dataset = records.read_records(out).batch(64).prefetch(tf.data.AUTOTUNE)
     best = 0.0
@@ -40,8 +40,8 @@ def main() -> None:
     args = parser.parse_args()
     from bench_inputs import build_folder
 
-    from galzoo_tf.prepare import PrepareOptions, write_records
-    from galzoo_tf.sources.folder import load_folder
+    from galzoo_tf.data.prepare import PrepareOptions, write_records
+    from galzoo_tf.data.sources.folder import load_folder
 
     images, labels = build_folder(args.workdir, args.n)
     print(f"record encoding, {args.n} galaxies 256x256x3; {platform.machine()}, {os.cpu_count()} cores")

@@ -19,8 +19,8 @@ from pathlib import Path
 
 def time_run(n: int, survey: str, workers: int, out: Path) -> float:
     """Seconds to simulate and write n galaxies with the given worker count."""
-    from galzoo_tf.prepare import PrepareOptions, write_records
-    from galzoo_tf.sources.synthetic import load_synthetic
+    from galzoo_tf.data.prepare import PrepareOptions, write_records
+    from galzoo_tf.data.sources.synthetic import load_synthetic
 
     shutil.rmtree(out, ignore_errors=True)
     start = time.perf_counter()

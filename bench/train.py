@@ -74,11 +74,12 @@ def measure(data: Path, steps: int = 30, batch_size: int = 64, image_size: int =
     import keras
     import tensorflow as tf
 
-    from galzoo_tf.augment import AugmentConfig
-    from galzoo_tf.dataset import vote_dataset
-    from galzoo_tf.heads import BinomialVoteLoss, heads_for
+    from galzoo_tf.data.augment import AugmentConfig
     from galzoo_tf.models import build_vote_model
     from galzoo_tf.schema import load_schema
+    from galzoo_tf.tasks.votes.heads import heads_for
+    from galzoo_tf.tasks.votes.loss import BinomialVoteLoss
+    from galzoo_tf.tasks.votes.targets import vote_dataset
 
     schema = load_schema("gz2")
     question = schema.question(question_name)

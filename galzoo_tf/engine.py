@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +22,6 @@ ENGINES = ("local", "dask")
 
 CACHE_SIZE = 2  # objects kept per process: a worker serving job after job does not grow without bound
 _CACHE: dict[tuple, Any] = {}
-LOADS: dict[str, int] = {}  # per kind of object: how many times this process built one (tests read it)
 
 
 def worker_cache(key: tuple, build: Callable[[], Any]) -> Any:
@@ -32,13 +31,7 @@ def worker_cache(key: tuple, build: Callable[[], Any]) -> Any:
         while len(_CACHE) >= CACHE_SIZE:
             _CACHE.pop(next(iter(_CACHE)))
         _CACHE[key] = build()
-        LOADS[str(key[0])] = LOADS.get(str(key[0]), 0) + 1
     return _CACHE[key]
-
-
-def cache_loads() -> dict[str, int]:
-    """How many objects of each kind this process built (run on every worker by the tests)."""
-    return dict(LOADS)
 
 
 @dataclass(frozen=True)
@@ -63,6 +56,27 @@ class EngineSpec:
     def start(self) -> Engine:
         """The engine, ready to run tasks (a Dask client is connected or a local cluster started)."""
         return DaskEngine(self.scheduler or "local:2") if self.distributed else LocalEngine()
+
+
+LOCAL = EngineSpec()  # this process
+Starter = Callable[[EngineSpec], AbstractContextManager["Engine | None"]]  # starts (and shows) an engine
+
+
+def no_status(_: str) -> AbstractContextManager:
+    return nullcontext()
+
+
+@contextmanager
+def running(spec: EngineSpec, status: Callable[[str], AbstractContextManager] = no_status) -> Iterator[Engine | None]:
+    """None for the local engine (the single-process path), else the started engine, closed on exit;
+    ``status`` shows the start (a console spinner in the CLI)."""
+    if not spec.distributed:
+        yield None
+        return
+    with status(f"starting Dask ({spec.scheduler or 'local:2'})"):
+        started = spec.start()
+    with started:
+        yield started
 
 
 def local_workers(scheduler: str) -> int | None:
@@ -138,10 +152,6 @@ class DaskEngine(Engine):
                 yield item_of[future.key], future.result()
         finally:
             self.client.cancel(futures)
-
-    def worker_loads(self) -> list[dict[str, int]]:
-        """Objects each worker built (a model loaded once per worker, not once per task)."""
-        return list(self.client.run(cache_loads).values())
 
     def close(self) -> None:
         self.client.close()

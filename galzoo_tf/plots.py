@@ -97,7 +97,7 @@ def record_caption(record: dict) -> str:
 
 def record_montage(folder: Path, path: Path, count: int = 24, split: str = "train", columns: int = 6) -> Path:
     """Montage of the first ``count`` records of a split, captioned with their labels."""
-    from galzoo_tf import records
+    from galzoo_tf.data import records
 
     chosen = [{k: v.numpy() for k, v in r.items()} for r in records.read_records(folder, split).take(count)]
     manifest = records.read_manifest(folder)

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from galzoo_tf.data.sources.gz2 import load_gz2
+from galzoo_tf.data.sources.table import Catalogue
 from galzoo_tf.sim.gz2_layout import GZ2Project, write_gz2_project
-from galzoo_tf.sources.gz2 import load_gz2
-from galzoo_tf.sources.table import Catalogue
 
 SHARED = Path(os.environ.get("GALZOO_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 
@@ -41,9 +41,9 @@ def gz2(tmp_path: Path) -> GZ2Project:
 @pytest.fixture(scope="session")
 def tiny_bar(tmp_path_factory) -> tuple[Path, Path]:
     """(records, model directory): 160 simulated galaxies and a bar model trained for one epoch at 32 px."""
-    from galzoo_tf.prepare import PrepareOptions, write_records
-    from galzoo_tf.sources.synthetic import load_synthetic
-    from galzoo_tf.training import TrainConfig, train
+    from galzoo_tf.data.prepare import PrepareOptions, write_records
+    from galzoo_tf.data.sources.synthetic import load_synthetic
+    from galzoo_tf.training.loop import TrainConfig, train
 
     root = tmp_path_factory.mktemp("tiny")
     write_records(load_synthetic(160, seed=2), root / "records", PrepareOptions(test_size=40, val_fraction=0.25,
@@ -56,8 +56,8 @@ def tiny_bar(tmp_path_factory) -> tuple[Path, Path]:
 @pytest.fixture(scope="session")
 def tiny_pool(tmp_path_factory) -> Path:
     """Records of 48 other simulated galaxies (ids unlike tiny_bar's): an unlabelled pool."""
-    from galzoo_tf.prepare import PrepareOptions, write_records
-    from galzoo_tf.sources.synthetic import load_synthetic
+    from galzoo_tf.data.prepare import PrepareOptions, write_records
+    from galzoo_tf.data.sources.synthetic import load_synthetic
 
     out = tmp_path_factory.mktemp("pool") / "records"
     write_records(load_synthetic(48, seed=3), out, PrepareOptions(test_size=0, val_fraction=0, seed=3), workers=0)
@@ -77,7 +77,7 @@ class RandomImages:
         return {**self.identity(), "sha256": "-"}
 
     def batches(self, batch_size: int, skip: int = 0):
-        from galzoo_tf.inputs import Batch
+        from galzoo_tf.data.inputs import Batch
 
         for start in range(skip, self.total, batch_size):
             count = min(batch_size, self.total - start)

@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 from scipy.stats import binom
 
-from galzoo_tf.acquire import AcquireOptions, RunningTop, acquire, labelled_ids, read_exclusions
-from galzoo_tf.acquisition import Scorer, mutual_information, predictive_entropy, random_scores, rho_variance
+from galzoo_tf.active.acquire import AcquireOptions, RunningTop, acquire, labelled_ids, read_exclusions
+from galzoo_tf.active.scores import Scorer, mutual_information, predictive_entropy, random_scores, rho_variance
+from galzoo_tf.data.inputs import RecordSource
 from galzoo_tf.errors import BadInputError
-from galzoo_tf.inputs import RecordSource
-from galzoo_tf.model_dir import load_vote_model
+from galzoo_tf.tasks.registry import load_model
 
 
 def direct_mutual_information(rho: np.ndarray, n: int) -> np.ndarray:
@@ -89,7 +89,7 @@ def test_streamed_top_n_equals_the_full_sort():
 
 def test_acquire_never_picks_labelled_or_excluded_galaxies(tiny_bar, tiny_pool, tmp_path):
     records, model_dir = tiny_bar
-    model = load_vote_model(model_dir)
+    model = load_model(model_dir, "votes")
     labelled = labelled_ids(model)
     assert len(labelled) == 160
     pool_ids = sorted(i for b in RecordSource(tiny_pool).batches(64) for i in b.ids)
@@ -109,8 +109,21 @@ def test_acquire_never_picks_labelled_or_excluded_galaxies(tiny_bar, tiny_pool, 
         acquire(model, RecordSource(tiny_pool), tmp_path / "big.csv", AcquireOptions(n=49), excluded)
 
 
+def test_acquire_from_python_refuses_labelled_galaxies_by_itself(tiny_bar, tiny_pool, tmp_path):
+    """No exclusion list given: the model's own training records are still never picked."""
+    records, model_dir = tiny_bar
+    model = load_model(model_dir, "votes")
+    options = AcquireOptions(n=5, passes=2, tta=False, batch_size=32, montage=2)
+    with pytest.raises(BadInputError, match="only 0 galaxies of the pool are unlabelled"):
+        acquire(model, RecordSource(records), tmp_path / "own.csv", options)
+    with pytest.raises(BadInputError, match="labelled records"):
+        acquire(model, RecordSource(tiny_pool), tmp_path / "x.csv", options, labelled=tmp_path / "missing")
+    acquire(model, RecordSource(records), tmp_path / "other.csv", options, labelled=tiny_pool)
+    assert set(pd.read_csv(tmp_path / "other.csv")["id"]) <= labelled_ids(model)  # labelled elsewhere: pickable
+
+
 def test_the_same_pool_gives_the_same_list_in_any_batch_size(tiny_bar, tiny_pool, tmp_path):
-    model = load_vote_model(tiny_bar[1])
+    model = load_model(tiny_bar[1], "votes")
     lists = []
     for batch_size in (5, 48):
         options = AcquireOptions(n=12, passes=6, tta=True, batch_size=batch_size, montage=2)
@@ -135,7 +148,7 @@ def peak_memory(model, pool, n: int) -> int:
 
 
 def test_memory_does_not_grow_with_the_pool(tiny_bar, random_images):
-    model = load_vote_model(tiny_bar[1])
+    model = load_model(tiny_bar[1], "votes")
     peak_memory(model, random_images(100), 16)  # traces the graphs first
     small, large = peak_memory(model, random_images(500), 16), peak_memory(model, random_images(5000), 16)
     assert large < small + 150_000, (small, large)

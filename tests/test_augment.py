@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from galzoo_tf.augment import AugmentConfig, augment, crop, flip, greyscale, rotate, shrink
+from galzoo_tf.data.augment import AugmentConfig, augment, crop, flip, greyscale, rotate, shrink
 
 RNG = np.random.default_rng(0)
 IMAGE = tf.constant(RNG.integers(0, 256, (64, 64, 3), dtype=np.uint8))

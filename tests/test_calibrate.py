@@ -8,9 +8,9 @@ import shutil
 import numpy as np
 import pytest
 
-from galzoo_tf.calibrate import CalibrateOptions, calibrate, calibration_score
 from galzoo_tf.errors import BadInputError
-from galzoo_tf.model_dir import load_vote_model
+from galzoo_tf.tasks.registry import load_model
+from galzoo_tf.tasks.votes.calibrate import CalibrateOptions, calibrate, calibration_score
 
 PAPER_KEYS = ("0.02", "0.05", "0.10", "0.20")
 
@@ -24,7 +24,7 @@ def model_copy(tiny_bar, tmp_path):
 
 def test_report_has_the_paper_keys_truth_metrics_and_figures(model_copy, tmp_path):
     records, model_dir = model_copy
-    report = calibrate(load_vote_model(model_dir), records, tmp_path / "report", CalibrateOptions(passes=6))
+    report = calibrate(load_model(model_dir, "votes"), records, tmp_path / "report", CalibrateOptions(passes=6))
     saved = json.loads((tmp_path / "report" / "calibration.json").read_text())
     assert saved["galaxies"] == report["galaxies"] > 0
     for block in ("coverage_error", "expected_count", "actual_count"):
@@ -44,13 +44,13 @@ def test_report_has_the_paper_keys_truth_metrics_and_figures(model_copy, tmp_pat
 
 def test_tuned_dropout_rate_is_the_best_scored_and_predict_uses_it(model_copy, tmp_path):
     records, model_dir = model_copy
-    report = calibrate(load_vote_model(model_dir), records, tmp_path / "report",
+    report = calibrate(load_model(model_dir, "votes"), records, tmp_path / "report",
                        CalibrateOptions(passes=6, tune_dropout=(0.1, 0.5, 0.9)))
     tuning = report["recalibrated"]["tuning"]
     assert set(tuning["scores"]) == {"0.1", "0.5", "0.9"}
     best = min(tuning["scores"], key=lambda rate: tuning["scores"][rate]["score"])
     assert report["recalibrated"]["dropout_rate"] == float(best)
-    stored = load_vote_model(model_dir)
+    stored = load_model(model_dir, "votes")
     assert stored.dropout_rate == float(best) and stored.sidecar["posterior"]["tuned_on"]["split"] == "val"
     assert stored.sampler(passes=3, tta=False, seed=0).rate == float(best)
     assert calibration_score(report["recalibrated"]) >= 0
@@ -59,7 +59,7 @@ def test_tuned_dropout_rate_is_the_best_scored_and_predict_uses_it(model_copy, t
 
 def test_more_test_time_dropout_widens_the_posterior(model_copy, tmp_path):
     records, model_dir = model_copy
-    report = calibrate(load_vote_model(model_dir), records, tmp_path / "report",
+    report = calibrate(load_model(model_dir, "votes"), records, tmp_path / "report",
                        CalibrateOptions(passes=8, tune_dropout=(0.05, 0.9)))
     scores = report["recalibrated"]["tuning"]["scores"]
     low, high = (np.array(list(scores[r]["coverage_error"].values())) for r in ("0.05", "0.9"))
@@ -69,8 +69,8 @@ def test_more_test_time_dropout_widens_the_posterior(model_copy, tmp_path):
 def test_ensemble_pools_the_samples_of_both_models(model_copy, tmp_path):
     records, model_dir = model_copy
     shutil.copytree(model_dir, tmp_path / "twin")
-    report = calibrate(load_vote_model(model_dir), records, tmp_path / "report", CalibrateOptions(passes=4),
-                       ensemble=[load_vote_model(tmp_path / "twin")])
+    report = calibrate(load_model(model_dir, "votes"), records, tmp_path / "report", CalibrateOptions(passes=4),
+                       ensemble=[load_model(tmp_path / "twin", "votes")])
     assert len(report["ensemble"]["models"]) == 2 and set(report["ensemble"]["coverage_error"]["mc"]) == \
         set(PAPER_KEYS)
 
@@ -78,7 +78,7 @@ def test_ensemble_pools_the_samples_of_both_models(model_copy, tmp_path):
 def test_bad_requests_are_clear(model_copy, tmp_path):
     records, model_dir = model_copy
     with pytest.raises(BadInputError, match="no model.keras"):
-        load_vote_model(tmp_path)
+        load_model(tmp_path, "votes")
     with pytest.raises(BadInputError, match=r"\[0, 1\)"):
-        calibrate(load_vote_model(model_dir), records, tmp_path / "r", CalibrateOptions(passes=2,
+        calibrate(load_model(model_dir, "votes"), records, tmp_path / "r", CalibrateOptions(passes=2,
                                                                                       tune_dropout=(1.5,)))

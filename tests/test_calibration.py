@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from galzoo_tf.calibration import coverage, coverage_table
-from galzoo_tf.posterior import count_probabilities, summarise_counts
+from galzoo_tf.tasks.votes.coverage import coverage, coverage_table
+from galzoo_tf.tasks.votes.posterior import count_probabilities, summarise_counts
 
 
 def test_hand_computed_coverage():
@@ -41,8 +41,8 @@ def test_a_perfectly_calibrated_posterior_has_coverage_error_near_zero():
 
 
 def test_undefined_coverage_errors_are_null_in_json_and_never_the_tuned_best():
-    from galzoo_tf.calibrate import calibration_score
     from galzoo_tf.fileio import nan_to_null
+    from galzoo_tf.tasks.votes.calibrate import calibration_score
 
     errors = {"0.02": float("nan"), "0.05": 0.1, "0.10": 0.1, "0.20": 0.1}
     assert nan_to_null({"mc": errors, "counts": [1.0, float("inf")], "n": 3}) == {

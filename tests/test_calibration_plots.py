@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from galzoo_tf.calibration_plots import (
+from galzoo_tf.tasks.votes.figures import (
     majority_auc,
     plot_confusion,
     plot_count_posteriors,

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from galzoo_tf.campaign import Campaign, CampaignOptions
-from galzoo_tf.campaign_report import label_savings, labels_to_reach, summary
+from galzoo_tf.active.campaign import Campaign, CampaignOptions
+from galzoo_tf.active.report import label_savings, labels_to_reach, summary
 from galzoo_tf.errors import BadInputError
 
 GALZOO = str(Path(sys.executable).with_name("galzoo"))

@@ -70,7 +70,7 @@ def test_unknown_min_votes_question_is_a_clear_error(tmp_path):
 
 
 def test_workers_option_reaches_the_writer(tmp_path, monkeypatch):
-    import galzoo_tf.prepare
+    import galzoo_tf.data.prepare
 
     from conftest import make_gz2
 
@@ -79,7 +79,7 @@ def test_workers_option_reaches_the_writer(tmp_path, monkeypatch):
     def no_pool(*args, **kwargs):
         raise AssertionError("--workers 0 must not start worker processes")
 
-    monkeypatch.setattr(galzoo_tf.prepare, "ProcessPoolExecutor", no_pool)
+    monkeypatch.setattr(galzoo_tf.data.prepare, "ProcessPoolExecutor", no_pool)
     args = ["prepare", "gz2", "--catalogue", str(fixture.catalogue), "--images", str(fixture.images),
             "--mapping", str(fixture.mapping), "--test-size", "1", "--min-votes", "smooth=0"]
     result = runner.invoke(app, [*args, "--out", str(tmp_path / "a"), "--workers", "0"])

@@ -13,9 +13,9 @@ import pytest
 from typer.testing import CliRunner
 
 from galzoo_cli.main import app
-from galzoo_tf import records
+from galzoo_tf.data import records
+from galzoo_tf.data.sources import download
 from galzoo_tf.errors import BadInputError
-from galzoo_tf.sources import download
 
 from conftest import make_gz2
 

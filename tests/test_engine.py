@@ -7,6 +7,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -32,8 +34,8 @@ def dask_engine():
 @pytest.fixture(scope="module")
 def sharded_pool(tmp_path_factory) -> Path:
     """48 simulated galaxies in 12 shards of 4: more partitions than workers."""
-    from galzoo_tf.prepare import PrepareOptions, write_records
-    from galzoo_tf.sources.synthetic import load_synthetic
+    from galzoo_tf.data.prepare import PrepareOptions, write_records
+    from galzoo_tf.data.sources.synthetic import load_synthetic
 
     out = tmp_path_factory.mktemp("sharded") / "records"
     write_records(load_synthetic(48, seed=5), out, PrepareOptions(test_size=0, val_fraction=0, seed=5, shard_size=4,
@@ -45,6 +47,39 @@ def _tables_equal(a: Table, b: Table) -> None:
     assert a.colnames == b.colnames
     for name in a.colnames:
         assert np.array_equal(np.asarray(a[name]), np.asarray(b[name])), name
+
+
+@contextmanager
+def builds_per_worker(engine, kind: str) -> Iterator[list[int]]:
+    """Count, on every worker of a Dask engine, how many times the partitioned writer builds a ``kind`` of
+    cached object (e.g. loads a model); the list is filled on exit, one count per worker."""
+
+    def install() -> None:  # on each worker: wrap the writer's cache so every build is noted
+        from galzoo_tf import engine as cache
+        from galzoo_tf.catalogues import partitioned
+
+        built: list[str] = []
+
+        def counted(key, build):
+            return cache.worker_cache(key, lambda: built.append(key[0]) or build())
+
+        counted.built = built
+        partitioned.worker_cache = counted
+
+    def collect() -> int:  # on each worker: its count, and the writer's own cache back
+        from galzoo_tf import engine as cache
+        from galzoo_tf.catalogues import partitioned
+
+        count = partitioned.worker_cache.built.count(kind)
+        partitioned.worker_cache = cache.worker_cache
+        return count
+
+    counts: list[int] = []
+    engine.client.run(install)
+    try:
+        yield counts
+    finally:
+        counts.extend(engine.client.run(collect).values())
 
 
 def test_scheduler_option_is_checked():
@@ -59,8 +94,8 @@ def test_scheduler_option_is_checked():
 
 
 def test_prepare_on_dask_writes_the_same_records(dask_engine, tmp_path):
-    from galzoo_tf.prepare import PrepareOptions, write_records
-    from galzoo_tf.sources.synthetic import load_synthetic
+    from galzoo_tf.data.prepare import PrepareOptions, write_records
+    from galzoo_tf.data.sources.synthetic import load_synthetic
 
     options = PrepareOptions(test_size=6, val_fraction=0.2, seed=1, shard_size=5, size=48)
     local = write_records(load_synthetic(30, seed=4), tmp_path / "local", options, workers=0)
@@ -74,15 +109,17 @@ def test_prepare_on_dask_writes_the_same_records(dask_engine, tmp_path):
 
 def test_predict_on_dask_equals_the_local_engine_and_loads_the_model_once_per_worker(dask_engine, tiny_bar,
                                                                                       sharded_pool, tmp_path):
-    from galzoo_tf.inputs import RecordSource
-    from galzoo_tf.model_dir import load_vote_model
-    from galzoo_tf.partitioned import predict_partitioned
-    from galzoo_tf.predict import PredictOptions, predict
+    from galzoo_tf.catalogues.partitioned import predict_partitioned
+    from galzoo_tf.catalogues.predict import predict
+    from galzoo_tf.data.inputs import RecordSource
+    from galzoo_tf.tasks.registry import load_model
+    from galzoo_tf.tasks.votes.catalogue import PredictOptions
 
-    model, options = load_vote_model(tiny_bar[1]), PredictOptions(**PREDICT)
+    model, options = load_model(tiny_bar[1], "votes"), PredictOptions(**PREDICT)
     local = predict_partitioned([model], RecordSource(sharded_pool), tmp_path / "local", options, LocalEngine())
-    dask = predict_partitioned([model], RecordSource(sharded_pool), tmp_path / "dask", options, dask_engine,
-                               merge=tmp_path / "merged.fits")
+    with builds_per_worker(dask_engine, "catalogue sampler") as loads:
+        dask = predict_partitioned([model], RecordSource(sharded_pool), tmp_path / "dask", options, dask_engine,
+                                   merge=tmp_path / "merged.fits")
     assert local.rows == dask.rows == 48
     parts = sorted(p.name for p in (tmp_path / "dask").glob("*.parquet"))
     assert parts == [f"train-{i:05d}-of-00012.parquet" for i in range(12)]
@@ -91,17 +128,16 @@ def test_predict_on_dask_equals_the_local_engine_and_loads_the_model_once_per_wo
     # one catalogue file, streamed in one process with the same batches, holds the same numbers
     predict([model], RecordSource(sharded_pool), tmp_path / "one.fits", options)
     _tables_equal(Table.read(tmp_path / "one.fits"), Table.read(tmp_path / "merged.fits"))
-    loads = [w.get("catalogue sampler", 0) for w in dask_engine.worker_loads()]
     assert sum(loads) <= 2 and max(loads) == 1, loads  # 12 tasks, at most one model load per worker
 
 
 def test_a_rerun_skips_written_parts_and_other_options_are_refused(tiny_bar, sharded_pool, tmp_path):
-    from galzoo_tf.inputs import RecordSource
-    from galzoo_tf.model_dir import load_vote_model
-    from galzoo_tf.partitioned import predict_partitioned
-    from galzoo_tf.predict import PredictOptions
+    from galzoo_tf.catalogues.partitioned import predict_partitioned
+    from galzoo_tf.data.inputs import RecordSource
+    from galzoo_tf.tasks.registry import load_model
+    from galzoo_tf.tasks.votes.catalogue import PredictOptions
 
-    model, options = load_vote_model(tiny_bar[1]), PredictOptions(**{**PREDICT, "tta": False})
+    model, options = load_model(tiny_bar[1], "votes"), PredictOptions(**{**PREDICT, "tta": False})
     predict_partitioned([model], RecordSource(sharded_pool), tmp_path / "cat", options, LocalEngine())
     first = tmp_path / "cat" / "train-00000-of-00012.parquet"
     written = first.stat().st_mtime_ns
@@ -113,11 +149,11 @@ def test_a_rerun_skips_written_parts_and_other_options_are_refused(tiny_bar, sha
 
 
 def test_acquire_on_dask_equals_the_single_process_result(dask_engine, tiny_bar, sharded_pool, tmp_path):
-    from galzoo_tf.acquire import AcquireOptions, acquire
-    from galzoo_tf.inputs import RecordSource
-    from galzoo_tf.model_dir import load_vote_model
+    from galzoo_tf.active.acquire import AcquireOptions, acquire
+    from galzoo_tf.data.inputs import RecordSource
+    from galzoo_tf.tasks.registry import load_model
 
-    model = load_vote_model(tiny_bar[1])
+    model = load_model(tiny_bar[1], "votes")
     options = AcquireOptions(n=10, passes=8, tta=True, seed=2, batch_size=4, montage=3)
     excluded = {"synthetic-5-0000003", "synthetic-5-0000030"}
     acquire(model, RecordSource(sharded_pool), tmp_path / "local.csv", options, excluded)
@@ -165,13 +201,14 @@ def test_dask_predict_into_one_file_is_a_clear_error(tiny_bar, sharded_pool, tmp
 
 def test_image_folder_partitions_keep_each_galaxys_random_keys(tiny_bar, gz2, monkeypatch, tmp_path):
     """Blocks of files as partitions: the merged catalogue equals one streamed pass over the folder."""
-    from galzoo_tf import inputs
-    from galzoo_tf.model_dir import load_vote_model
-    from galzoo_tf.partitioned import predict_partitioned
-    from galzoo_tf.predict import PredictOptions, predict
+    from galzoo_tf.catalogues.partitioned import predict_partitioned
+    from galzoo_tf.catalogues.predict import predict
+    from galzoo_tf.data import inputs
+    from galzoo_tf.tasks.registry import load_model
+    from galzoo_tf.tasks.votes.catalogue import PredictOptions
 
     monkeypatch.setattr(inputs, "FOLDER_PART_FILES", 8)
-    model, options = load_vote_model(tiny_bar[1]), PredictOptions(**PREDICT)
+    model, options = load_model(tiny_bar[1], "votes"), PredictOptions(**PREDICT)
     folder = inputs.FolderSource(gz2.images, model.image)
     assert folder.partitions() == [f"part-{i:05d}" for i in range(5)]  # 40 images in blocks of 8
     predict_partitioned([model], folder, tmp_path / "parts", options, LocalEngine(), merge=tmp_path / "merged.csv")

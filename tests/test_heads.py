@@ -8,8 +8,10 @@ import tensorflow as tf
 from scipy.special import expit
 from scipy.stats import binom
 
-from galzoo_tf.heads import BinomialHead, heads_for, negative_log_likelihood, output_size, targets
 from galzoo_tf.schema import load_schema
+from galzoo_tf.tasks.votes.heads import BinomialHead, heads_for, output_size
+from galzoo_tf.tasks.votes.loss import negative_log_likelihood
+from galzoo_tf.tasks.votes.targets import targets
 
 SCHEMA = load_schema("gz2")
 

@@ -12,9 +12,9 @@ from astropy.table import Table
 from typer.testing import CliRunner
 
 from galzoo_cli.main import app
+from galzoo_tf.data.inputs import RecordSource
 from galzoo_tf.errors import BadInputError
-from galzoo_tf.inputs import RecordSource
-from galzoo_tf.parameters import PARAMETERS
+from galzoo_tf.tasks.parameters.targets import PARAMETERS
 
 runner = CliRunner()
 SLIM = ["--task", "parameters", "--image-size", "32", "--width", "0.125", "--batch-size", "32"]
@@ -29,8 +29,8 @@ def invoke(*args: str) -> str:
 @pytest.fixture(scope="module")
 def hsc(tmp_path_factory) -> Path:
     """240 simulated HSC g-band galaxies (239x239 float32) with their true parameters."""
-    from galzoo_tf.prepare import PrepareOptions, write_records
-    from galzoo_tf.sources.synthetic import load_synthetic
+    from galzoo_tf.data.prepare import PrepareOptions, write_records
+    from galzoo_tf.data.sources.synthetic import load_synthetic
 
     out = tmp_path_factory.mktemp("hsc") / "records"
     write_records(load_synthetic(240, seed=5, survey="hsc"), out, PrepareOptions(test_size=60, val_fraction=0.2,
@@ -99,7 +99,7 @@ def test_fine_tuning_starts_from_the_model_and_keeps_frozen_groups(hsc: Path, mo
 
 def test_fine_tuning_refuses_another_architecture_and_vote_models(hsc: Path, model: Path, tmp_path: Path,
                                                                   tiny_bar):
-    from galzoo_tf.training import TrainConfig, train
+    from galzoo_tf.training.loop import TrainConfig, train
 
     wider = TrainConfig(task="parameters", image_size=32, width=0.25, epochs=1, init_from=str(model))
     with pytest.raises(BadInputError, match="--width"):
@@ -110,15 +110,26 @@ def test_fine_tuning_refuses_another_architecture_and_vote_models(hsc: Path, mod
 
 
 def test_parameter_task_needs_parameters_in_the_records(tiny_bar, gz2, tmp_path: Path):
-    from galzoo_tf.model_dir import load_parameter_model
-    from galzoo_tf.prepare import PrepareOptions, write_records
-    from galzoo_tf.training import TrainConfig, train
+    from galzoo_tf.data.prepare import PrepareOptions, write_records
+    from galzoo_tf.tasks.registry import load_model
+    from galzoo_tf.training.loop import TrainConfig, train
 
     from conftest import gz2_catalogue
 
     with pytest.raises(BadInputError, match="not a parameters model"):
-        load_parameter_model(tiny_bar[1])
+        load_model(tiny_bar[1], "parameters")
     write_records(gz2_catalogue(gz2), tmp_path / "real", PrepareOptions(test_size=5, val_fraction=0.2), workers=0)
     config = TrainConfig(task="parameters", image_size=32, width=0.125, epochs=1)
     with pytest.raises(BadInputError, match="truth/bulge_to_total"):  # real GZ2 votes carry no parameters
         train(tmp_path / "real", tmp_path / "model", config, verbose=0)
+
+
+def test_python_api_trains_gampen_with_its_own_dropout_default(hsc: Path, tmp_path: Path):
+    from galzoo_tf.models import MCDropout
+    from galzoo_tf.training.loop import TrainConfig, train
+
+    train(hsc, tmp_path / "api", TrainConfig(task="parameters", image_size=32, width=0.125, batch_size=32,
+                                             epochs=1), verbose=0)
+    assert json.loads((tmp_path / "api" / "galzoo.json").read_text())["config"]["dropout"] == 7e-4
+    network = keras.saving.load_model(tmp_path / "api" / "model.keras", safe_mode=True)
+    assert {layer.rate for layer in network.layers if isinstance(layer, MCDropout)} == {7e-4}

@@ -8,9 +8,9 @@ import scipy.stats
 import tensorflow as tf
 
 from galzoo_tf.errors import BadInputError
-from galzoo_tf.heads import ParameterLoss, parameter_distribution, scale_tril
 from galzoo_tf.models.gampen import SpatialTransformer, build_gampen_model, freeze
-from galzoo_tf.parameter_posterior import (
+from galzoo_tf.tasks.parameters.loss import ParameterLoss, parameter_distribution, scale_tril
+from galzoo_tf.tasks.parameters.posterior import (
     LEVELS,
     ParameterSampler,
     highest_density_intervals,
@@ -18,7 +18,7 @@ from galzoo_tf.parameter_posterior import (
     kde_modes,
     summarise_parameters,
 )
-from galzoo_tf.parameters import EPSILON, ParameterScaler
+from galzoo_tf.tasks.parameters.targets import EPSILON, ParameterScaler
 
 
 def test_mvn_loss_equals_scipy_logpdf():
@@ -136,7 +136,7 @@ def test_coverage_is_the_level_when_the_posterior_is_calibrated():
 
 
 def test_sampler_is_keyed_per_galaxy_and_uses_the_test_time_rate():
-    from galzoo_tf.augment import AugmentConfig
+    from galzoo_tf.data.augment import AugmentConfig
 
     model = build_gampen_model((32, 32, 1), dropout=0.2, width=0.125)
     scaler = ParameterScaler((0.0, 0.0, 5.0), (1.0, 1.0, 1.0))

@@ -16,17 +16,18 @@ from astropy.io import fits
 from astropy.table import Table
 from PIL import Image
 
+from galzoo_tf.catalogues.predict import predict
+from galzoo_tf.data.inputs import FolderSource, RecordSource
 from galzoo_tf.errors import BadInputError
-from galzoo_tf.inputs import FolderSource, RecordSource
-from galzoo_tf.model_dir import load_vote_model
-from galzoo_tf.predict import PredictOptions, predict
+from galzoo_tf.tasks.registry import load_model
+from galzoo_tf.tasks.votes.catalogue import PredictOptions
 
 FAST = {"passes": 4, "batch_size": 16}
 
 
 def test_fits_catalogue_has_a_row_per_galaxy_with_consistent_summaries(tiny_bar, tmp_path):
     records, model_dir = tiny_bar
-    model = load_vote_model(model_dir)
+    model = load_model(model_dir, "votes")
     result = predict([model], RecordSource(records), tmp_path / "cat.fits", PredictOptions(save_samples=True, **FAST))
     table = Table.read(tmp_path / "cat.fits")
     assert result.rows == len(table) == 160 and len(set(table["id"])) == 160
@@ -47,7 +48,7 @@ def test_fits_catalogue_has_a_row_per_galaxy_with_consistent_summaries(tiny_bar,
 
 def test_csv_and_parquet_hold_the_same_numbers_as_fits(tiny_bar, tmp_path):
     records, model_dir = tiny_bar
-    model = load_vote_model(model_dir)
+    model = load_model(model_dir, "votes")
     source = RecordSource(records, "test")
     for name in ("cat.fits", "cat.csv", "cat.parquet"):
         predict([model], source, tmp_path / name, PredictOptions(save_samples=True, **FAST))
@@ -67,7 +68,7 @@ class InterruptedRunError(Exception):
 
 def test_an_interrupted_run_resumes_to_the_same_catalogue(tiny_bar, tmp_path):
     records, model_dir = tiny_bar
-    model, options = load_vote_model(model_dir), PredictOptions(part_rows=32, **FAST)
+    model, options = load_model(model_dir, "votes"), PredictOptions(part_rows=32, **FAST)
     predict([model], RecordSource(records), tmp_path / "whole.fits", options)
 
     def stop_after_three(done: int, total: int) -> None:
@@ -93,7 +94,7 @@ def test_an_interrupted_run_resumes_to_the_same_catalogue(tiny_bar, tmp_path):
 
 def test_folder_of_images_with_a_corrupt_file(tiny_bar, tmp_path):
     records, model_dir = tiny_bar
-    model = load_vote_model(model_dir)
+    model = load_model(model_dir, "votes")
     folder = tmp_path / "images" / "night1"
     folder.mkdir(parents=True)
     rng = np.random.default_rng(0)
@@ -124,7 +125,7 @@ def peak_memory(model, total: int, out: Path, part_rows: int, random_images) -> 
 
 
 def test_memory_does_not_grow_with_the_number_of_galaxies(tiny_bar, tmp_path, random_images):
-    model = load_vote_model(tiny_bar[1])
+    model = load_model(tiny_bar[1], "votes")
     peak_memory(model, 100, tmp_path / "warm" / "c.fits", 200, random_images)  # traces the graphs first
     small = peak_memory(model, 500, tmp_path / "small" / "c.fits", 200, random_images)
     large = peak_memory(model, 4000, tmp_path / "large" / "c.fits", 200, random_images)

@@ -11,13 +11,13 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from galzoo_cli.main import app
-from galzoo_tf import records
+from galzoo_tf.data import records
+from galzoo_tf.data.inputs import RecordSource
+from galzoo_tf.data.prepare import PrepareOptions, write_records
+from galzoo_tf.data.sources import fits_table
+from galzoo_tf.data.sources.fits_table import load_fits_parameters
 from galzoo_tf.errors import BadInputError
-from galzoo_tf.inputs import RecordSource
-from galzoo_tf.parameters import PARAMETERS, TRUTH_KEYS, check_parameters
-from galzoo_tf.prepare import PrepareOptions, write_records
-from galzoo_tf.sources import fits_table
-from galzoo_tf.sources.fits_table import load_fits_parameters
+from galzoo_tf.tasks.parameters.targets import PARAMETERS, TRUTH_KEYS, check_parameters
 
 runner = CliRunner()
 N = 8

@@ -12,10 +12,10 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from galzoo_cli.main import app
-from galzoo_tf import records
+from galzoo_tf.data import records
+from galzoo_tf.data.prepare import PrepareOptions, write_records
+from galzoo_tf.data.sources.gz2 import load_gz2
 from galzoo_tf.errors import BadInputError
-from galzoo_tf.prepare import PrepareOptions, write_records
-from galzoo_tf.sources.gz2 import load_gz2
 
 from conftest import gz2_catalogue, make_gz2
 

@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from galzoo_tf import records
+from galzoo_tf.data import records
+from galzoo_tf.data.prepare import PrepareOptions, write_records
+from galzoo_tf.data.sources.folder import load_folder
+from galzoo_tf.data.sources.gz2 import load_gz2
 from galzoo_tf.errors import BadInputError
-from galzoo_tf.prepare import PrepareOptions, write_records
 from galzoo_tf.schema import load_schema
-from galzoo_tf.sources.folder import load_folder
-from galzoo_tf.sources.gz2 import load_gz2
 
 from conftest import needs_shared
 

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from scipy.stats import binom
 
-from galzoo_tf.bias import bias_report, image_properties, plot_bias, surprise
 from galzoo_tf.errors import BadInputError
-from galzoo_tf.expert import fit_expert, read_expert_labels
-from galzoo_tf.fraction import FractionOptions, feature_probabilities, fraction_samples, summarise_fraction
+from galzoo_tf.science.bias import bias_report, image_properties, plot_bias, surprise
+from galzoo_tf.science.expert import fit_expert, read_expert_labels
+from galzoo_tf.science.fraction import FractionOptions, feature_probabilities, fraction_samples, summarise_fraction
 
 
 def _blob(sigma_x: float, sigma_y: float, amplitude: float, size: int = 64) -> np.ndarray:
@@ -114,6 +114,30 @@ def test_fraction_uses_each_galaxys_posterior_samples():
         fraction_samples(np.zeros((0,)), FractionOptions())
 
 
+def test_the_fraction_of_a_csv_catalogue_does_not_import_tensorflow(tmp_path):
+    """`galzoo fraction` on a CSV catalogue (summary, provenance and histogram) starts without TensorFlow."""
+    import json
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    catalogue, out = tmp_path / "catalogue.csv", tmp_path / "fraction.json"
+    pd.DataFrame({"id": ["a", "b", "c"], "bar_votes": [10, 12, 8], "bar_bar_rho_mean": [0.2, 0.6, 0.9],
+                  "bar_bar_rho_samples": ["0.1 0.3", "0.5 0.7", "0.8 1.0"],
+                  "bar_bar_fraction": [0.2, 0.6, 0.9]}).to_csv(catalogue, index=False)
+    code = ("import sys\n"
+            "from galzoo_tf.science.fraction import FractionOptions, population_fraction\n"
+            f"result = population_fraction({str(catalogue)!r}, answer='bar_bar', options=FractionOptions(draws=200), "
+            f"out={str(out)!r})\n"
+            "assert result.histogram.is_file(), result\n"
+            "assert 'tensorflow' not in sys.modules, [m for m in sys.modules if m.startswith('tensorflow')][:5]\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = json.loads(out.read_text())
+    assert summary["galaxies"] == 3 and summary["input"]["sha256"] and "bar_bar" in summary["feature"]
+
+
 def test_calibrate_bias_and_expert_then_predict_and_fraction_through_the_cli(tiny_bar, tmp_path):
     """The science tools end to end on simulated records: the 'expert' says barred when the true bar is strong."""
     import json
@@ -123,7 +147,7 @@ def test_calibrate_bias_and_expert_then_predict_and_fraction_through_the_cli(tin
     from typer.testing import CliRunner
 
     from galzoo_cli.main import app
-    from galzoo_tf.inputs import RecordSource
+    from galzoo_tf.data.inputs import RecordSource
 
     records, trained = tiny_bar
     model = tmp_path / "bar"

@@ -9,14 +9,14 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from galzoo_cli.main import app
-from galzoo_tf import records
-from galzoo_tf.prepare import PrepareOptions, write_records
+from galzoo_tf.data import records
+from galzoo_tf.data.prepare import PrepareOptions, write_records
+from galzoo_tf.data.sources.synthetic import load_synthetic
 from galzoo_tf.schema import load_schema
 from galzoo_tf.sim.perception import answer_probabilities
 from galzoo_tf.sim.population import draw_population
 from galzoo_tf.sim.statistics import real_vote_counts, vote_statistics
 from galzoo_tf.sim.volunteers import simulate_votes
-from galzoo_tf.sources.synthetic import load_synthetic
 
 from conftest import needs_shared
 

@@ -15,11 +15,11 @@ import keras
 import numpy as np
 import pytest
 
+from galzoo_tf.data.prepare import PrepareOptions, write_records
+from galzoo_tf.data.sources.synthetic import load_synthetic
 from galzoo_tf.errors import BadInputError
 from galzoo_tf.models import MCDropout, build_vote_model
-from galzoo_tf.prepare import PrepareOptions, write_records
-from galzoo_tf.sources.synthetic import load_synthetic
-from galzoo_tf.training import TrainConfig, TrainingError, train
+from galzoo_tf.training.loop import TrainConfig, TrainingError, train
 
 GALZOO = str(Path(sys.executable).with_name("galzoo"))
 SMALL = {"image_size": 32, "batch_size": 32}
@@ -54,9 +54,9 @@ def test_mixed_precision_keeps_logits_and_loss_in_float32(synthetic, tmp_path):
         assert model.layers[1].compute_dtype == "bfloat16"  # CPU: bfloat16; GPU: float16
         assert np.isfinite(result.best_val_loss)
         # the posterior sampler of predict and acquire runs the reduced-precision model, float32 out
-        from galzoo_tf.model_dir import load_vote_model
+        from galzoo_tf.tasks.registry import load_model
 
-        logits = load_vote_model(tmp_path / "mixed").sampler(4, True, 0).logits(
+        logits = load_model(tmp_path / "mixed", "votes").sampler(4, True, 0).logits(
             np.full((2, 256, 256, 3), 90, np.uint8), np.arange(2))
         assert logits.dtype.name == "float32" and logits.shape[:2] == (2, 4) and np.isfinite(logits.numpy()).all()
     finally:
@@ -181,3 +181,45 @@ def test_jit_really_compiles_with_xla(synthetic, tmp_path):
     assert run.returncode == 0, output
     assert "jit_compile=False" not in output  # Keras falls back silently-ish when determinism is on
     assert json.loads((tmp_path / "xla" / "galzoo.json").read_text())["config"]["jit"] is True
+
+
+DISTRIBUTED_PARAMETER_LOSS = """
+import json
+import keras, numpy as np, tensorflow as tf
+strategy = tf.distribute.MultiWorkerMirroredStrategy()  # first: before any other TensorFlow work
+from galzoo_tf.models.gampen import build_gampen_model
+from galzoo_tf.tasks.parameters.loss import ParameterLoss
+from galzoo_tf.training.distributed import fit_distributed
+
+keras.utils.set_random_seed(0)
+with strategy.scope():
+    model = build_gampen_model((32, 32, 1), dropout=0.0, width=0.125, l2=0.01)
+    model.compile(optimizer=keras.optimizers.SGD(0.0), loss=ParameterLoss())  # rate 0: weights stay put
+rng = np.random.default_rng(0)
+images = rng.normal(size=(16, 32, 32, 1)).astype("float32")
+targets = rng.normal(size=(16, 3)).astype("float32")
+compiled = float(model.compute_loss(x=images, y=targets, y_pred=model(images)))
+likelihood = float(np.mean(ParameterLoss().call(targets, model(images))))
+seen = []
+
+class Seen(keras.callbacks.Callback):
+    def on_train_batch_end(self, batch, logs=None):
+        seen.append(logs["loss"])
+
+    def on_epoch_end(self, epoch, logs=None):
+        seen.extend([logs["loss"], logs["val_loss"]])
+
+data = tf.data.Dataset.from_tensor_slices((images, targets)).batch(16)
+fit_distributed(model, ParameterLoss(), strategy, data.repeat(), data, 0, 1, 1, [Seen()])
+print(json.dumps({"compiled": compiled, "likelihood": likelihood, "seen": seen}))
+"""
+
+
+def test_multiworker_loop_trains_parameters_on_their_own_loss_with_l2():
+    """The distributed loop reports GaMPEN's compiled loss (MVN likelihood + L2), not the vote likelihood."""
+    run = subprocess.run([sys.executable, "-c", DISTRIBUTED_PARAMETER_LOSS], capture_output=True, text=True,
+                         timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert run.returncode == 0, run.stderr[-2000:]
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    assert result["compiled"] - result["likelihood"] > 1e-3  # the L2 term is really there
+    assert result["seen"] == pytest.approx([result["compiled"]] * 3, rel=1e-5)  # batch, epoch and val loss

@@ -28,9 +28,9 @@ def as_jpeg(png: Path) -> None:
 
 
 def synthetic_montage() -> None:
+    from galzoo_tf.data.prepare import PrepareOptions, write_records
+    from galzoo_tf.data.sources.synthetic import load_synthetic
     from galzoo_tf.plots import record_montage
-    from galzoo_tf.prepare import PrepareOptions, write_records
-    from galzoo_tf.sources.synthetic import load_synthetic
 
     with tempfile.TemporaryDirectory() as scratch:
         out = Path(scratch) / "synthetic"
@@ -61,9 +61,9 @@ def vote_statistics_figure(shared: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from galzoo_tf.data.sources.synthetic import load_synthetic
     from galzoo_tf.schema import load_schema
     from galzoo_tf.sim.statistics import FRACTIONS, real_vote_counts, vote_fraction, vote_statistics
-    from galzoo_tf.sources.synthetic import load_synthetic
 
     schema = load_schema("gz2")
     real = real_vote_counts(shared / "data" / "gz2_stripe82_counts" / "table5.csv.gz", schema)

@@ -9,7 +9,7 @@ import keras
 class MCDropout(keras.layers.Dropout):
     """The dropout layer MC dropout samples through; its random state is saved with the model.
 
-    Training uses it as a plain Dropout. At prediction ``galzoo_tf.posterior.Sampler`` splits
+    Training uses it as a plain Dropout. At prediction ``galzoo_tf.tasks.votes.posterior.Sampler`` splits
     the model at this layer (found by its name, ``mc_dropout``) and draws its own masks, keyed
     per galaxy and pass, so batch normalisation elsewhere stays in inference mode. Saving the
     seed state makes a resumed training run draw the same masks as an uninterrupted one

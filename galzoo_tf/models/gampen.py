@@ -15,8 +15,9 @@ import keras
 import tensorflow as tf
 
 from galzoo_tf.errors import BadInputError
-from galzoo_tf.heads import PARAMETER_OUTPUTS
 from galzoo_tf.models.blocks import MCDropout
+
+PARAMETER_OUTPUTS = 9  # 3 means, 3 log-variances, 3 off-diagonals of L (GaMPEN §4.3)
 
 VGG_BLOCKS = ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3))  # (filters, convolutions) per block
 DENSE_UNITS = 4096

@@ -21,10 +21,9 @@ from astropy.visualization import make_lupton_rgb
 from PIL import Image
 from scipy.signal import fftconvolve
 
-from galzoo_tf.images import encode_png
+from galzoo_tf.data.images import encode_png
 from galzoo_tf.sim.population import BAR_AXIS_RATIO, BAR_LENGTH, BAR_SERSIC, BAR_SHARE, SURVEYS
 
-BANDS = ("g", "r", "i")
 # Flux in each band per unit r-band flux: colours g-r and r-i of each kind of component.
 COLOURS = {
     "bulge": (0.45, 0.20), "disk": (0.30, 0.10), "arms": (0.15, 0.05), "bar": (0.42, 0.18),

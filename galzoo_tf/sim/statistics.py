@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from galzoo_tf.labels import RowProblems, vote_counts
+from galzoo_tf.data.labels import RowProblems, vote_counts
+from galzoo_tf.data.sources.table import id_column, read_table
 from galzoo_tf.schema import Schema
-from galzoo_tf.sources.table import id_column, read_table
 
 QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
 # (question, answer, minimum N of the question for a galaxy to count), as in docs/GZ2_SCHEMA.md

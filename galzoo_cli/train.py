@@ -1,0 +1,81 @@
+"""`galzoo train`: fit a Bayesian vote CNN (Binomial likelihood, MC dropout) on prepared records."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from galzoo_cli.console import friendly_errors, report, table
+
+
+@friendly_errors
+def train(
+    data: Annotated[Path, typer.Option(help="Record folder written by `galzoo prepare`.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Model directory: checkpoints, logs, model.keras and "
+                                                          "galzoo.json.")],
+    question: Annotated[str, typer.Option(help="Question to learn (e.g. bar, smooth; `galzoo schema` lists them), "
+                                               "or 'all' for one model with a head per question.")] = "bar",
+    task: Annotated[str, typer.Option(help="'votes': Binomial vote posteriors (Walmsley et al. 2019); "
+                                           "'parameters': GaMPEN posteriors of L_B/L_T, R_e and flux (Ghosh et "
+                                           "al. 2022) from records with truth parameters.")] = "votes",
+    epochs: Annotated[int, typer.Option(help="Maximum epochs (early stopping may end sooner).", min=1)] = 20,
+    batch_size: Annotated[int, typer.Option(help="Galaxies per step (global, across replicas).", min=1)] = 64,
+    image_size: Annotated[int, typer.Option(help="Side of the augmented model input in pixels.", min=16)] = 128,
+    dropout: Annotated[float | None, typer.Option(help="Dropout rate of the MC dropout layers (default 0.5 for "
+                                                  "votes, before the output layer; 7e-4 for parameters, "
+                                                  "before every layer as GaMPEN).", min=0, max=0.95)] = None,
+    learning_rate: Annotated[float, typer.Option(help="Adam learning rate (reduced x0.3 on plateau).",
+                                                 min=0)] = 1e-3,
+    min_votes: Annotated[int, typer.Option(help="Train only on galaxies with at least this many votes N for the "
+                                                "question (Walmsley et al. 2019 use 10 for bar).", min=0)] = 1,
+    architecture: Annotated[str, typer.Option(help="'paper' (the CNN of Walmsley et al. 2019) or 'efficientnet' "
+                                                   "(EfficientNetB0 trunk, untrained; for GPUs).")] = "paper",
+    colour: Annotated[bool, typer.Option("--colour/--greyscale", help="Keep colour channels (default: average to "
+                                                                      "greyscale, as the paper).")] = False,
+    zoom: Annotated[tuple[float, float] | None, typer.Option(help="Crop zoom range, e.g. 1.7 1.9 (default: the "
+                                                                  "question's, from the schema).")] = None,
+    central_crop: Annotated[bool | None, typer.Option("--central-crop/--random-crop", help="Crop at the centre or "
+                                                      "at a random position (default: the question's).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of initialisation, shuffling, augmentation and dropout.")] = 0,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the unfinished run in --out; ends as an "
+                                                          "uninterrupted run would.")] = False,
+    mixed_precision: Annotated[bool, typer.Option("--mixed-precision", help="Compute in float16 on GPU (bfloat16 "
+                                                  "on CPU); logits and loss stay float32.")] = False,
+    strategy: Annotated[str, typer.Option(help="tf.distribute: auto, default, mirrored (GPUs of one host) or "
+                                               "multiworker (hosts listed in TF_CONFIG).")] = "auto",
+    jit: Annotated[bool, typer.Option("--jit/--no-jit", help="XLA-compile the training step (faster on GPU, "
+                                                             "slower on CPU here).")] = False,
+    patience: Annotated[int, typer.Option(help="Epochs without validation improvement before stopping.",
+                                          min=1)] = 5,
+    width: Annotated[float, typer.Option(help="Parameters: GaMPEN's filters and units x WIDTH (1 = the paper's "
+                                              "VGG-16; 0.125 with --image-size 64 trains on a CPU).",
+                                         min=0.01, max=4)] = 1.0,
+    l2: Annotated[float, typer.Option(help="Parameters: L2 regularisation strength (GaMPEN: 1e-4).", min=0)] = 0.0,
+    init_from: Annotated[Path | None, typer.Option(help="Parameters: fine-tune this trained parameter model "
+                                                        "(transfer learning; its target scaler is kept).")] = None,
+    freeze: Annotated[list[str] | None, typer.Option(help="With --init-from: keep a layer group fixed (stn, "
+                                                          "block1..block5, dense); repeatable.")] = None,
+) -> None:
+    """Train a Bayesian CNN: Binomial distributions of vote counts (Walmsley et al. 2019), or with --task parameters GaMPEN's multivariate normal of (logit L_B/L_T, ln R_e, ln F) (Ghosh et al. 2022).
+
+    Votes: the input pipeline augments every image inside the TF graph (greyscale, flips, rotation, contrast, crop at the question's zoom, resize). Early stopping and learning-rate reduction watch the validation loss; a checkpoint is written every epoch, so --resume continues a killed run. Parameters: images get flips and an arcsinh stretch (no random zoom or contrast change, which would alter size and flux; --zoom Z Z keeps the central 1/Z of every frame, for small inputs on CPUs); --image-size is GaMPEN's input (239 in the paper). Examples: docs/parameters.md.
+    """  # noqa: E501
+    from galzoo_tf.training.loop import TrainConfig
+    from galzoo_tf.training.loop import train as run
+
+    config = TrainConfig(question=question, task=task, epochs=epochs, batch_size=batch_size, image_size=image_size,
+                         dropout=dropout, learning_rate=learning_rate, seed=seed, min_votes=min_votes,
+                         architecture=architecture, greyscale=not colour, zoom=zoom, central_crop=central_crop,
+                         mixed_precision=mixed_precision, strategy=strategy, jit=jit, patience=patience,
+                         width=width, l2=l2, init_from=str(init_from) if init_from else None,
+                         freeze=tuple(freeze or ()))
+    result = run(data, out, config, resume=resume, verbose=1 if sys.stdout.isatty() else 2)
+    rows = [["galaxies (train / val)", f"{result.train_galaxies:,} / {result.val_galaxies:,}"],
+            ["epochs run", str(result.epochs_run)],
+            ["best validation loss", f"{result.best_val_loss:.4f}"],
+            [result.baseline_label, f"{result.baseline_val_loss:.4f}"],
+            ["improvement over baseline", f"{result.baseline_val_loss - result.best_val_loss:+.4f} per galaxy"]]
+    report.print(table(f"{result.title} in {out}", ["", ""], rows))

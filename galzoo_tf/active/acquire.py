@@ -1,0 +1,271 @@
+"""`galzoo acquire`: rank an unlabelled pool and write the galaxies volunteers should label next.
+
+The pool is streamed batch by batch and only a running top n is kept (plus a few images for
+the montage), so pools far larger than memory are fine. Galaxies already in the model's
+training records (any split: train, validation or test) and ids in ``exclude`` are never
+picked.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Set
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+from galzoo_tf import __version__
+from galzoo_tf.active.scores import Scorer
+from galzoo_tf.data.inputs import FolderSource, ImageInputs, Partition, RecordSource, partitions
+from galzoo_tf.engine import LOCAL, Engine, EngineSpec, Starter, running, worker_cache
+from galzoo_tf.errors import BadInputError
+from galzoo_tf.fileio import replaced_atomically, write_json_atomic
+from galzoo_tf.plots import montage
+from galzoo_tf.tasks.registry import load_model
+from galzoo_tf.tasks.votes.model import VoteModel
+from galzoo_tf.tasks.votes.posterior import Sampler
+
+
+@dataclass(frozen=True)
+class AcquireOptions:
+    """What to pick and how the posteriors are sampled."""
+
+    n: int = 128
+    strategy: str = "bald"
+    passes: int = 30
+    tta: bool = True
+    seed: int = 0
+    batch_size: int = 32
+    total_votes: int | None = None  # N for every question (default: the training galaxies' mean N)
+    montage: int = 8  # galaxies per row of the montage
+
+
+class RunningTop:
+    """The n highest-scoring rows seen so far (ties: earlier in the input first); memory O(n + batch)."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.scores, self.order = np.empty(0), np.empty(0, np.int64)
+        self.rows: dict[str, np.ndarray] = {}
+
+    def add(self, scores: np.ndarray, order: np.ndarray, rows: dict[str, np.ndarray]) -> None:
+        scores = np.concatenate([self.scores, scores])
+        order = np.concatenate([self.order, order])
+        keep = np.lexsort((order, -scores))[:self.n]
+        self.scores, self.order = scores[keep], order[keep]
+        self.rows = {k: np.concatenate([self.rows[k], v])[keep] if self.rows else np.asarray(v)[keep]
+                     for k, v in rows.items()}
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+
+@dataclass
+class AcquireResult:
+    path: Path
+    montage: Path
+    scored: int
+    excluded: dict[str, int] = field(default_factory=dict)
+
+
+def labelled_ids(model: VoteModel, records: Path | None = None) -> set[str]:
+    """Ids of every galaxy in the labelled records (train, val and test splits): ``records``, or by default
+    the records the model was trained on; a folder without records is an error, never an empty set."""
+    folder = Path(records or model.sidecar.get("data", {}).get("path", ""))
+    if not (folder / "manifest.json").is_file():
+        reason = "no labelled records here (no manifest.json); --labelled must name the record folder of the " \
+                 "labelled galaxies" if records else f"the records {model.path} was trained on are not there; " \
+                 "pass --labelled RECORDS so that labelled galaxies are never picked"
+        raise BadInputError("labelled records not found", f"{folder}: {reason}")
+    return set(RecordSource(folder).columns()["id"])
+
+
+def read_exclusions(values: Iterable[str]) -> set[str]:
+    """``--exclude`` values: ids, or files (.txt: one id per line; .csv: an 'id' column)."""
+    ids: set[str] = set()
+    for value in values:
+        path = Path(value)
+        if path.suffix in (".txt", ".csv") and path.is_file():
+            ids |= set(pd.read_csv(path, dtype=str)["id"]) if path.suffix == ".csv" else \
+                {line.strip() for line in path.read_text().splitlines() if line.strip()}
+        else:
+            ids.add(value)
+    return ids
+
+
+def _scorer(model: VoteModel, options: AcquireOptions) -> Scorer:
+    heads = model.heads
+    votes = {h.question: options.total_votes or model.total_votes(h) for h in heads}
+    weights = {h.question: model.asked_fraction(h) for h in heads}
+    return Scorer(options.strategy, heads, votes, weights, options.seed)
+
+
+def _rho_columns(model: VoteModel, logits: np.ndarray) -> dict[str, np.ndarray]:
+    columns = {}
+    for head in model.heads:
+        rho = head.rho(tf.convert_to_tensor(logits)).numpy().mean(axis=1)
+        columns.update({f"{head.question}_{a}_rho_mean": rho[:, i] for i, a in enumerate(head.all_answers)})
+    return columns
+
+
+@dataclass
+class Ranking:
+    """What scoring a pool, or one partition of it, leaves: the top n, the montage's ends and the counts."""
+
+    top: RunningTop
+    best: RunningTop
+    worst: RunningTop
+    read: int = 0  # input galaxies read (bad images included)
+    excluded: int = 0  # of them, labelled or excluded
+    skipped_bad: Counter = field(default_factory=Counter)
+
+    @classmethod
+    def empty(cls, options: AcquireOptions) -> Ranking:
+        return cls(RunningTop(options.n), RunningTop(options.montage), RunningTop(options.montage))
+
+    def merge(self, other: Ranking) -> None:
+        """Fold in a partition's ranking: ties are broken by input index, so the merge equals one pass."""
+        for mine, theirs in ((self.top, other.top), (self.best, other.best), (self.worst, other.worst)):
+            if len(theirs):
+                mine.add(theirs.scores, theirs.order, theirs.rows)
+        self.read += other.read
+        self.excluded += other.excluded
+        self.skipped_bad.update(other.skipped_bad)
+
+
+@dataclass(frozen=True)
+class AcquireJob:
+    """What a worker needs to rank any partition: the model directory (a path), options, ids never to pick."""
+
+    model: str
+    checksum: str
+    options: AcquireOptions
+    excluded: frozenset[str]
+
+    def scoring(self) -> tuple[VoteModel, Scorer, Sampler]:
+        """Model, scorer and sampler, built once per worker process."""
+        return worker_cache(("acquisition sampler", self.model, self.checksum, self.options), self._build)
+
+    def _build(self) -> tuple[VoteModel, Scorer, Sampler]:
+        model = load_model(self.model, "votes")
+        return model, _scorer(model, self.options), model.sampler(self.options.passes, self.options.tta,
+                                                                    self.options.seed)
+
+
+def rank(model: VoteModel, scorer: Scorer, sampler: Sampler, source: RecordSource | FolderSource,
+         options: AcquireOptions, excluded: Set[str], progress: Callable[[int, int], None] | None = None,
+         ) -> Ranking:
+    """Score every galaxy of ``source`` not in ``excluded``, keeping only the running top n and montage ends."""
+    ranking = Ranking.empty(options)
+    for batch in source.batches(options.batch_size):
+        ranking.read += batch.consumed
+        chosen = np.array([gid not in excluded for gid in batch.ids], bool)
+        ranking.excluded += int((~chosen).sum())
+        if chosen.any():
+            ids, indices = np.asarray(batch.ids)[chosen], batch.indices[chosen]
+            logits = sampler.logits(batch.images[chosen], indices).numpy()
+            scores = scorer(logits, indices)
+            ranking.top.add(scores, indices, {"id": ids, **_rho_columns(model, logits)})
+            ranking.best.add(scores, indices, {"id": ids, "image": batch.images[chosen]})
+            ranking.worst.add(-scores, indices, {"id": ids, "image": batch.images[chosen]})
+        if progress:
+            progress(ranking.read, source.total)
+    ranking.skipped_bad.update(source.skipped)
+    return ranking
+
+
+def rank_part(part: Partition, job: AcquireJob) -> Ranking:
+    """Worker side: the ranking of one partition of the pool (map step of a distributed acquire)."""
+    model, scorer, sampler = job.scoring()
+    return rank(model, scorer, sampler, part.source, job.options, job.excluded)
+
+
+def rank_partitioned(model: VoteModel, source: RecordSource | FolderSource, options: AcquireOptions,
+                     excluded: Set[str], engine: Engine, progress: Callable[[int, int], None] | None = None,
+                     ) -> Ranking:
+    """Rank every partition on ``engine`` and merge the per-partition top n (map-reduce)."""
+    job = AcquireJob(str(model.path.resolve()), model.checksum(), options, frozenset(excluded))
+    ranking = Ranking.empty(options)
+    for _, part_ranking in engine.run(rank_part, partitions(source), job):
+        ranking.merge(part_ranking)
+        if progress:
+            progress(ranking.read, source.total)
+    return ranking
+
+
+def acquire(model: VoteModel, source: RecordSource | FolderSource, out: Path, options: AcquireOptions,
+            excluded: Set[str] = frozenset(), progress: Callable[[int, int], None] | None = None,
+            engine: Engine | None = None, labelled: Path | None = None) -> AcquireResult:
+    """Score every galaxy of the pool that is neither labelled nor in ``excluded``; write the top n to ``out``
+    (CSV) and a montage.
+
+    Labelled galaxies (every split of ``labelled``, default the model's own training records)
+    are never picked: a missing record folder is an error, not an empty set. Without ``engine``
+    the pool is streamed in this process; with one, its partitions are ranked in parallel and
+    merged, with the same result.
+
+    >>> model = load_model("data/demo/bar-model", "votes")  # doctest: +SKIP
+    >>> acquire(model, RecordSource("data/demo/pool"), Path("next.csv"), AcquireOptions(n=128))  # doctest: +SKIP
+    """
+    out = Path(out)
+    if out.suffix.lower() != ".csv":
+        raise BadInputError("bad option", f"{out}: the acquisition list is a .csv file")
+    excluded = set(excluded) | labelled_ids(model, labelled)
+    if options.n < 1 or options.n > source.total:
+        raise BadInputError("bad option", f"--n {options.n}: the pool has {source.total} galaxies")
+    scorer = _scorer(model, options)
+    ranking = rank_partitioned(model, source, options, excluded, engine, progress) if engine is not None else \
+        rank(model, scorer, model.sampler(options.passes, options.tta, options.seed), source, options, excluded,
+             progress)
+    if len(ranking.top) < options.n:
+        raise BadInputError("pool too small", f"only {len(ranking.top)} galaxies of the pool are unlabelled and "
+                                              f"not excluded ({ranking.excluded} were); ask for at most --n "
+                                              f"{len(ranking.top)}")
+    scored = ranking.read - ranking.excluded - sum(ranking.skipped_bad.values())
+    _write_list(out, ranking.top, options)
+    picture = _montage(out, ranking.best, ranking.worst, options.strategy)
+    write_json_atomic(out.with_name(out.name + ".json"), {
+        "galzoo_version": __version__, "seed": options.seed, "options": asdict(options),
+        "model": {"path": str(model.path.resolve()), "sha256": model.checksum()},
+        "pool": source.describe(), "scored": scored,
+        "excluded": ranking.excluded, "skipped_bad": dict(ranking.skipped_bad),
+        "total_votes": dict(scorer.total_votes), "question_weights": dict(scorer.weights)})
+    return AcquireResult(out, picture, scored, {"labelled or excluded": ranking.excluded, **ranking.skipped_bad})
+
+
+def _write_list(out: Path, top: RunningTop, options: AcquireOptions) -> None:
+    table = pd.DataFrame({"rank": np.arange(1, len(top) + 1), "id": top.rows["id"], "score": top.scores,
+                          "strategy": options.strategy,
+                          **{k: v for k, v in top.rows.items() if k != "id"}})
+    with replaced_atomically(out) as temporary:
+        table.to_csv(temporary, index=False)
+
+
+def _montage(out: Path, best: RunningTop, worst: RunningTop, strategy: str) -> Path:
+    """Most informative galaxies on the first row, least on the second (Walmsley et al. 2019, Figs. 15-16)."""
+    images = [*best.rows["image"], *worst.rows["image"]]
+    titles = [f"{label} {i + 1}: {sign * s:.3g}\n{gid[-22:]}"
+              for label, sign, kept in (("top", 1, best), ("bottom", -1, worst))
+              for i, (s, gid) in enumerate(zip(kept.scores, kept.rows["id"], strict=True))]
+    return montage(images, titles, out.with_name(out.stem + "-montage.png"), columns=len(best),
+                   title=f"{strategy}: most informative (top row) and least informative (bottom row)")
+
+
+def acquire_pool(model_dir: Path, pool: ImageInputs, out: Path, options: AcquireOptions,
+                 exclude: Iterable[str] = (), labelled: Path | None = None,
+                 progress: Callable[[int, int], None] | None = None, engine: EngineSpec = LOCAL,
+                 start: Starter = running) -> AcquireResult:
+    """`galzoo acquire` whole: the vote model, the pool, the ids never to pick (``exclude``: ids or .txt/.csv
+    files of them; labelled galaxies are refused anyway), then the engine (``start``: how it is started) and the
+    list.
+
+    >>> acquire_pool(Path("data/demo/bar-model"), ImageInputs(records=Path("data/demo/pool")),
+    ...              Path("data/demo/acquired.csv"), AcquireOptions(n=128))  # doctest: +SKIP
+    """
+    model = load_model(model_dir, "votes")
+    source, excluded = pool.open(model.image), read_exclusions(exclude)
+    with start(engine) as started:
+        return acquire(model, source, out, options, excluded, progress, started, labelled)

@@ -1,0 +1,93 @@
+"""Acquisition functions: which unlabelled galaxies volunteers should label next (Walmsley et al. 2019, §3).
+
+BALD scores a galaxy by the mutual information between its vote count k and the network
+weights, I[k, w] = H[<Bin(k | N, rho_t)>] - <H[Bin(k | N, rho_t)]> (eq. 22-24), computed
+exactly over k = 0..N with the T MC dropout samples rho_t: high when the samples are each
+confident but disagree. Baselines: predictive entropy H[<Bin>] (high also when every sample
+is unsure), the variance of rho over samples, and random (keyed by galaxy, so it does not
+depend on batching).
+
+For a model with several outputs the score is the sum over outputs: over the answers of a
+question with more than two (one-vs-rest binomials, as the model is trained), and over
+questions weighted by the fraction of training galaxies that were asked each question
+(`asked_fraction` in galzoo.json), so rarely reached questions count for less.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import tensorflow as tf
+from scipy.special import xlogy
+
+from galzoo_tf.errors import BadInputError
+from galzoo_tf.tasks.votes.heads import BinomialHead
+from galzoo_tf.tasks.votes.posterior import count_probabilities, pass_count_probabilities
+
+STRATEGIES = ("bald", "entropy", "variance", "random")
+
+
+def _entropy(probabilities: np.ndarray) -> np.ndarray:
+    """Shannon entropy (nats) over the last axis; 0 log 0 = 0."""
+    return -np.sum(xlogy(probabilities, probabilities), axis=-1)
+
+
+def predictive_entropy(rho: np.ndarray, total_votes: int) -> np.ndarray:
+    """H[(1/T) sum_t Bin(k | N, rho_t)] per galaxy: the entropy of the posterior of k; rho is (galaxies, passes)."""
+    return _entropy(count_probabilities(rho, np.full(len(rho), total_votes)))
+
+
+def mutual_information(rho: np.ndarray, total_votes: int) -> np.ndarray:
+    """BALD: I[k, w] = H[<Bin(k | N, rho_t)>] - <H[Bin(k | N, rho_t)]> per galaxy (eq. 22-24), exact over k."""
+    per_pass = pass_count_probabilities(rho, np.full(len(rho), total_votes))
+    mixture_entropy, expected_entropy = _entropy(per_pass.mean(axis=1)), _entropy(per_pass).mean(axis=1)
+    return np.maximum(mixture_entropy - expected_entropy, 0.0)  # >= 0 up to rounding
+
+
+def rho_variance(rho: np.ndarray, total_votes: int) -> np.ndarray:
+    """Variance of rho over the samples (N plays no part)."""
+    return np.var(np.asarray(rho, np.float64), axis=1)
+
+
+def random_scores(seed: int, indices: np.ndarray) -> np.ndarray:
+    """A uniform score in [0, 1) per galaxy, a hash of (seed, galaxy index): the same in any batch."""
+    with np.errstate(over="ignore"):
+        x = (np.asarray(indices, np.uint64) + np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15)) \
+            + np.uint64(0x9E3779B97F4A7C15)
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)  # splitmix64 finaliser
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        x = x ^ (x >> np.uint64(31))
+    return (x >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+
+
+PER_OUTPUT = {"bald": mutual_information, "entropy": predictive_entropy, "variance": rho_variance}
+
+
+@dataclass(frozen=True)
+class Scorer:
+    """Scores galaxies for one strategy from per-question logits samples of a vote model."""
+
+    strategy: str
+    heads: Sequence[BinomialHead]
+    total_votes: Mapping[str, int]  # N per question
+    weights: Mapping[str, float]  # per question: fraction of training galaxies asked it
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise BadInputError("bad option", f"--strategy must be one of {', '.join(STRATEGIES)}, "
+                                              f"not {self.strategy!r}")
+
+    def __call__(self, logits: np.ndarray, indices: np.ndarray) -> np.ndarray:
+        """(galaxies, passes, outputs) logits -> (galaxies,) scores; higher = label sooner."""
+        if self.strategy == "random":
+            return random_scores(self.seed, indices)
+        score = PER_OUTPUT[self.strategy]
+        total = np.zeros(len(logits))
+        for head in self.heads:
+            rho = tf.sigmoid(head.logits(tf.convert_to_tensor(logits, tf.float32))).numpy()
+            per_answer = sum(score(rho[..., a], self.total_votes[head.question]) for a in range(head.size))
+            total += self.weights.get(head.question, 1.0) * per_answer
+        return total

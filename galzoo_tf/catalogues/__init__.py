@@ -1,0 +1,1 @@
+"""Catalogues: file formats, the streaming writer, partitioned datasets, and one predict for every task."""

@@ -1,0 +1,1 @@
+"""Data: records and manifests, images, augmentation, inputs, the record pipeline, prepare and its sources."""

@@ -1,0 +1,75 @@
+"""The embedded default source: a simulated universe of galaxies with simulated GZ2 volunteers.
+
+Galaxies are drawn (``sim.population``), their true answer probabilities rho derived
+(``sim.perception``), volunteers walk the tree (``sim.volunteers``), and images are
+rendered with GalSim in the writer's worker processes (``sim.render``). Every record
+carries the truth: physical parameters and rho of every answer.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from galzoo_tf.data.layout import ImageSpec
+from galzoo_tf.data.sources.table import Catalogue
+from galzoo_tf.errors import BadInputError
+from galzoo_tf.schema import Schema, load_schema
+from galzoo_tf.sim.perception import answer_probabilities, visibility
+from galzoo_tf.sim.population import SURVEYS, draw_population
+from galzoo_tf.sim.render import CAMERAS, render_chunk
+from galzoo_tf.sim.volunteers import simulate_votes, volunteer_numbers
+
+# What the renderer reads of each galaxy (passed to the worker processes).
+RENDER_COLUMNS = (
+    "kind", "magnitude", "bulge_sersic", "disk_sersic", "bulge_radius", "disk_radius", "bulge_axis_ratio",
+    "disk_axis_ratio", "position_angle", "bar_strength", "bar_angle", "arms", "pitch", "arm_strength",
+    "arm_phase", "inclination", "bulge_to_total", "companion_ratio", "companion_offset", "companion_angle",
+    "neighbours", "field_stars", "noise_seed", "r_e_arcsec", "survey",
+)
+
+
+def truth_columns(galaxies: pd.DataFrame, survey: str) -> dict[str, np.ndarray]:
+    """The ``truth/...`` float features stored in every record."""
+    zero_point = SURVEYS[survey].zero_point
+    return {
+        "truth/bulge_to_total": galaxies["bulge_to_total"],
+        "truth/r_e_arcsec": galaxies["r_e_arcsec"],
+        "truth/flux": 10 ** (-0.4 * (galaxies["magnitude"] - zero_point)),
+        "truth/magnitude": galaxies["magnitude"],
+        "truth/axis_ratio": galaxies["axis_ratio"],
+        "truth/bar_strength": galaxies["bar_strength"],
+        "truth/arms": galaxies["arms"].astype(float),
+        "truth/pitch_deg": galaxies["pitch"],
+        "truth/inclination_deg": galaxies["inclination"],
+        "truth/merger": (galaxies["kind"] == "merger").astype(float),
+        "truth/star": (galaxies["kind"] == "star").astype(float),
+        "truth/artifact": (galaxies["kind"] == "artifact").astype(float),
+        "truth/visibility": visibility(galaxies),
+    }
+
+
+def load_synthetic(n: int, *, seed: int = 0, survey: str = "sdss", overdispersion: float = 0.0,
+                   schema: Schema | None = None) -> Catalogue:
+    """Draw n galaxies and their votes; images are rendered later, by the writer's workers."""
+    if survey not in SURVEYS:
+        raise BadInputError("bad option", f"--survey must be one of {', '.join(SURVEYS)}, not {survey!r}")
+    schema = schema or load_schema("gz2")
+    rng = np.random.default_rng(seed)
+    galaxies = draw_population(n, rng, survey).assign(survey=survey)
+    rho = answer_probabilities(galaxies, schema)
+    counts = simulate_votes(schema, rho, volunteer_numbers(n, rng), rng, overdispersion)
+    totals = {schema.total_key(q): sum(counts[schema.count_key(a)] for a in q.answers) for q in schema.questions}
+    rho_columns = {f"truth/rho/{a.key}": rho[q.name][:, i] for q in schema.questions
+                   for i, a in enumerate(q.answers)}
+    floats = {**truth_columns(galaxies, survey), **rho_columns}
+    ints = {**counts, **totals}
+    table = pd.concat([pd.DataFrame({"id": [f"synthetic-{seed}-{i:07d}" for i in range(n)]}),
+                       galaxies[list(RENDER_COLUMNS)], pd.DataFrame(ints), pd.DataFrame(floats)], axis=1)
+    camera = CAMERAS[survey]
+    spec = (ImageSpec((camera.size, camera.size, 3), "uint8", "raw") if survey == "sdss"
+            else ImageSpec((camera.size, camera.size, 1), "float32", "raw"))
+    return Catalogue("synthetic", schema, table, list(ints), list(floats),
+                     inputs={"simulation": {"survey": survey, "n": n, "seed": seed, "overdispersion": overdispersion}},
+                     cuts=[("simulated galaxies", n)], loader=render_chunk, item_columns=RENDER_COLUMNS,
+                     image_spec=spec)

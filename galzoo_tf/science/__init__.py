@@ -1,0 +1,1 @@
+"""Science on the posteriors: the bias report, expert-label rescaling, population fractions."""

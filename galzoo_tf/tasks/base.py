@@ -1,0 +1,153 @@
+"""The Task interface: everything galzoo does differently for vote posteriors and for parameter posteriors.
+
+A task names its defaults (dropout, passes), builds its training run (targets, model,
+loss, datasets, what galzoo.json records), reads its model directories, turns a user's
+prediction and calibration requests into its own options, and writes its catalogue rows
+and reports. ``galzoo_tf.tasks.registry`` is the one place that picks a task; nothing
+else looks at a task's type.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Protocol
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from galzoo_tf.data.augment import AugmentConfig
+from galzoo_tf.data.inputs import Batch, FolderSource, RecordSource
+from galzoo_tf.errors import BadInputError
+from galzoo_tf.training.config import TrainConfig
+from galzoo_tf.training.model_dir import SavedModel
+
+Progress = Callable[[int, int], None] | None
+Rows = Callable[[Batch], dict[str, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class TaskDefaults:
+    """What a task uses when the user does not say."""
+
+    dropout: float  # training dropout rate
+    predict_passes: int  # posterior samples per galaxy in a catalogue
+    calibrate_passes: int  # and when measuring calibration
+
+
+@dataclass(frozen=True)
+class PredictRequest:
+    """What the user asked of a catalogue, whatever the task; each task makes its own options of it."""
+
+    passes: int | None = None  # None: the task's default
+    tta: bool = True
+    seed: int = 0
+    save_samples: bool = False
+    interval: float = 0.9
+    dropout_rate: float | None = None
+    batch_size: int = 32
+    corner_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CalibrateRequest:
+    """What the user asked of a calibration report, whatever the task."""
+
+    split: str = "test"
+    passes: int | None = None  # None: the task's default
+    tta: bool = True
+    seed: int = 0
+    batch_size: int = 32
+    tune_dropout: tuple[float, ...] = ()
+    tune_split: str = "val"
+    bias: bool = False
+    expert_labels: Path | None = None
+    expert_column: str | None = None
+    expert_answer: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.tune_dropout and self.tune_split == self.split:
+            raise BadInputError("bad option", f"tune on another split than the one reported (--split {self.split})")
+        if (self.expert_labels is None) != (self.expert_column is None):
+            raise BadInputError("bad option", "--expert-labels CSV and --expert-column COL go together")
+
+
+@dataclass(frozen=True)
+class ReportTable:
+    """A table for people: a title, column names and rows of text."""
+
+    title: str
+    columns: list[str]
+    rows: list[list[str]]
+
+
+@dataclass
+class CalibrationReport:
+    """What calibrate wrote (``result`` is calibration.json) and what to show of it."""
+
+    result: dict
+    tables: list[ReportTable]
+    footer: str
+
+
+class TrainingRun(Protocol):
+    """One training run of a task on one record folder: what the generic loop needs."""
+
+    train_galaxies: int
+    val_galaxies: int
+    baseline_val_loss: float
+    baseline_label: str  # what the baseline loss is, for people
+    title: str  # what was trained, for people
+    augmentation: AugmentConfig
+    loss: keras.losses.Loss  # per-galaxy likelihood term; regularisation is in ``model.losses``
+
+    def build(self) -> keras.Model: ...
+
+    def dataset(self, split: str, epochs: tuple[int, int] | None = None) -> tf.data.Dataset: ...
+
+    def sidecar(self) -> dict: ...
+
+
+class Task(ABC):
+    """One kind of posterior galzoo learns; see the module docstring."""
+
+    name: str
+    defaults: TaskDefaults
+
+    def configure(self, config: TrainConfig) -> TrainConfig:
+        """The config with the task's defaults filled in (what the run does, and what galzoo.json records)."""
+        return config if config.dropout is not None else replace(config, dropout=self.defaults.dropout)
+
+    def purpose(self, settings: dict) -> str:
+        """What a model directory of this task is for (a run may only continue in a directory of its purpose)."""
+        return self.name
+
+    @abstractmethod
+    def training(self, data: Path, manifest: dict, config: TrainConfig) -> TrainingRun:
+        """The run of ``config`` (defaults filled in) on the records in ``data``."""
+
+    @abstractmethod
+    def saved_model(self, path: Path, model: keras.Model, sidecar: dict) -> SavedModel:
+        """A loaded model directory of this task."""
+
+    @abstractmethod
+    def predict_options(self, request: PredictRequest, models: Sequence[SavedModel]) -> Any:
+        """The task's catalogue options for a request (a clear error for what the task cannot do)."""
+
+    @abstractmethod
+    def catalogue_rows(self, models: Sequence[SavedModel], options: Any, out: Path) -> Rows:
+        """The catalogue rows of a batch, from samplers built once for every batch."""
+
+    @abstractmethod
+    def catalogue_provenance(self, models: Sequence[SavedModel], source: RecordSource | FolderSource,
+                             options: Any) -> Callable[[int], dict]:
+        """The catalogue's sidecar for a number of rows: version, seed, models and input checksums, columns."""
+
+    @abstractmethod
+    def calibrate(self, model: SavedModel, data: Path, out: Path, request: CalibrateRequest,
+                  ensemble: Sequence[SavedModel], progress: Progress) -> CalibrationReport:
+        """Measure and report calibration (and recalibrate when asked); writes out/calibration.json."""
+

@@ -1,0 +1,25 @@
+"""`galzoo calibrate` for any task: load the model (and ensemble), let its task measure and report."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from galzoo_tf.tasks.base import CalibrateRequest, CalibrationReport
+from galzoo_tf.tasks.registry import load_model, load_models, task_of
+
+
+def calibrate_model(model_dir: Path, data: Path, out: Path, request: CalibrateRequest,
+                    ensemble: Sequence[Path] = (), progress: Callable[[int, int], None] | None = None,
+                    ) -> CalibrationReport:
+    """Calibration report of a trained model on a split of ``data``, written to ``out`` (calibration.json, figures).
+
+    >>> report = calibrate_model(Path("data/demo/bar-model"), Path("data/demo/synthetic"),
+    ...                          Path("data/demo/calibration"), CalibrateRequest(tune_dropout=(0.5, 0.7)))
+    ...                          # doctest: +SKIP
+    >>> report.result["recalibrated"]["dropout_rate"]  # doctest: +SKIP
+    0.7
+    """
+    model, data, out = load_model(model_dir), Path(data), Path(out)
+    members = load_models(ensemble, model.task) if ensemble else []
+    return task_of([model]).calibrate(model, data, out, request, members, progress)

@@ -1,0 +1,50 @@
+"""A trained vote model as later stages read it: its heads, N per question, experts and MC dropout sampler."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from galzoo_tf.errors import BadInputError
+from galzoo_tf.science.expert import ExpertMapping
+from galzoo_tf.tasks.votes.heads import BinomialHead
+from galzoo_tf.tasks.votes.posterior import Sampler
+from galzoo_tf.training.model_dir import SavedModel
+
+
+@dataclass(frozen=True)
+class VoteModel(SavedModel):
+    """A loaded vote model: its heads, N per question, and its MC dropout sampler."""
+
+    @property
+    def heads(self) -> list[BinomialHead]:
+        return [BinomialHead(h["question"], tuple(h["answers"]), tuple(h["all_answers"]), h["offset"])
+                for h in self.sidecar["heads"]]
+
+    def total_votes(self, head: BinomialHead) -> int:
+        """N at which predictions are made: the training galaxies' mean N, else the schema's typical N."""
+        recorded = next(h for h in self.sidecar["heads"] if h["question"] == head.question)
+        return max(1, round(recorded.get("mean_votes") or recorded["expected_votes"]))
+
+    def asked_fraction(self, head: BinomialHead) -> float:
+        """Fraction of training galaxies asked the head's question (1 for models trained before it was kept)."""
+        recorded = next(h for h in self.sidecar["heads"] if h["question"] == head.question)
+        return float(recorded.get("asked_fraction", 1.0))
+
+    @property
+    def experts(self) -> list[ExpertMapping]:
+        """Expert-label mappings fitted by `galzoo calibrate --expert-labels` (predict adds their columns)."""
+        return [ExpertMapping.from_json(raw) for raw in self.sidecar.get("expert", {}).values()]
+
+    def sampler(self, passes: int, tta: bool, seed: int, rate: float | None = None) -> Sampler:
+        return Sampler(self.model, self.augmentation, passes, tta, seed, self.dropout_rate if rate is None else rate)
+
+
+def check_same_heads(models: Sequence[VoteModel]) -> None:
+    """Ensembles combine samples answer by answer: every member must predict the same outputs."""
+    first = models[0].heads
+    for member in models[1:]:
+        if member.heads != first:
+            raise BadInputError("ensemble mismatch", f"{member.path} predicts "
+                                f"{[h.question for h in member.heads]}, {models[0].path} predicts "
+                                f"{[h.question for h in first]}: an ensemble needs models of the same question")

@@ -1,0 +1,165 @@
+"""The vote task (Walmsley et al. 2019): Binomial heads on the vote CNN, from GZ-style vote counts.
+
+``VoteTraining`` is one training run (heads, label statistics, augmentations, model, loss,
+datasets, what galzoo.json records); ``VoteTask`` is the task's entry in the registry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from galzoo_tf.data.augment import AugmentConfig
+from galzoo_tf.errors import BadInputError
+from galzoo_tf.models import build_vote_model
+from galzoo_tf.schema import Schema, load_schema
+from galzoo_tf.tasks.base import CalibrateRequest, CalibrationReport, PredictRequest, Progress, Rows, Task, TaskDefaults
+from galzoo_tf.tasks.votes import catalogue
+from galzoo_tf.tasks.votes.calibrate import calibration_report
+from galzoo_tf.tasks.votes.heads import BinomialHead, heads_for, output_size
+from galzoo_tf.tasks.votes.loss import BinomialVoteLoss, negative_log_likelihood
+from galzoo_tf.tasks.votes.model import VoteModel, check_same_heads
+from galzoo_tf.tasks.votes.targets import vote_dataset, vote_table
+from galzoo_tf.training.config import TrainConfig
+
+STATISTICS_CHUNK = 4096  # galaxies per chunk of the baseline loss (a fixed summation order)
+
+
+def questions_of(config: TrainConfig, schema: Schema) -> list[str]:
+    """The questions a run trains heads for; an unknown name is a clear error listing the tree's."""
+    if config.question == "all":
+        return list(schema.question_names)
+    try:
+        return [schema.question(config.question).name]
+    except KeyError as error:
+        raise BadInputError("unknown question", error.args[0]) from None
+
+
+def augment_config(config: TrainConfig, schema: Schema) -> AugmentConfig:
+    """The augmentations: the question's zoom and crop from the schema unless overridden (root for 'all')."""
+    question = schema.question(schema.root if config.question == "all" else config.question)
+    zoom = config.zoom or question.zoom
+    central = question.central_crop if config.central_crop is None else config.central_crop
+    return AugmentConfig(config.image_size, config.greyscale, tuple(zoom), central)
+
+
+def vote_network(config: TrainConfig, channels: int, heads: Sequence[BinomialHead]) -> keras.Model:
+    """The untrained vote CNN of a config, one logit per head output."""
+    return build_vote_model((config.image_size, config.image_size, channels), output_size(heads), config.dropout,
+                            config.architecture)
+
+
+def compile_votes(model: keras.Model, config: TrainConfig, jit: bool | str | None = None) -> keras.Model:
+    """Adam at the config's rate on the Binomial vote loss; XLA as ``jit`` says (default: the config's)."""
+    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=BinomialVoteLoss(),
+                  jit_compile=config.jit if jit is None else jit)
+    return model
+
+
+@dataclass(frozen=True)
+class LabelStatistics:
+    """What the labels alone say: galaxies per split, the training-set mean rho and its validation loss."""
+
+    train_galaxies: int
+    val_galaxies: int
+    mean_rho: np.ndarray
+    baseline_val_loss: float  # the loss of predicting the mean rho for every galaxy: the bar a model must beat
+    mean_votes: np.ndarray  # mean N per output over training galaxies asked the question: the N predictions use
+    asked_fraction: np.ndarray  # per output: fraction of training galaxies asked the question (acquisition weight)
+
+
+def label_statistics(data: Path, heads: list[BinomialHead], filter_head: BinomialHead,
+                     min_votes: int) -> LabelStatistics:
+    """One read of the votes of each split (no images); a split with no usable galaxy is an error."""
+    size = output_size(heads)
+    train, val = (vote_table(data, split, heads, min_votes, filter_head).targets for split in ("train", "val"))
+    for split, table in (("train", train), ("val", val)):
+        if len(table) == 0:
+            raise BadInputError("no galaxies", f"{data}: no {split} galaxy has at least {min_votes} votes "
+                                               f"for {filter_head.question!r}; lower --min-votes")
+    sums, asked = train.astype(np.float64).sum(axis=0), (train[:, size:] > 0).sum(axis=0)
+    rho = np.clip(sums[:size] / np.maximum(sums[size:], 1), 1e-4, 1 - 1e-4)
+    logits = np.log(rho / (1 - rho)).astype(np.float32)
+    loss = sum(float(tf.reduce_sum(negative_log_likelihood(chunk, tf.broadcast_to(logits, (len(chunk), size)))))
+               for chunk in np.array_split(val, range(STATISTICS_CHUNK, len(val), STATISTICS_CHUNK)))
+    return LabelStatistics(len(train), len(val), rho, loss / len(val), sums[size:] / np.maximum(asked, 1),
+                           asked / len(train))
+
+
+class VoteTraining:
+    """One run of the vote CNN on a record folder: heads, label statistics, augmentations, model, datasets."""
+
+    baseline_label = "baseline: training-set mean rho"
+
+    def __init__(self, data: Path, manifest: dict, config: TrainConfig) -> None:
+        self.data, self.manifest, self.config = data, manifest, config
+        self.schema = load_schema(manifest["schema"])
+        self.heads = heads_for(self.schema, questions_of(config, self.schema))
+        self.filter_head = self.heads[0] if config.question != "all" else \
+            next(h for h in self.heads if h.question == self.schema.root)
+        self.labels = label_statistics(data, self.heads, self.filter_head, config.min_votes)
+        self.train_galaxies, self.val_galaxies = self.labels.train_galaxies, self.labels.val_galaxies
+        self.baseline_val_loss = self.labels.baseline_val_loss
+        self.augmentation = augment_config(config, self.schema)
+        self.loss = BinomialVoteLoss()
+        self.title = f"trained {config.question} model"
+
+    def build(self) -> keras.Model:
+        channels = 1 if self.config.greyscale else self.manifest["image"]["shape"][-1]
+        return compile_votes(vote_network(self.config, channels, self.heads), self.config)
+
+    def dataset(self, split: str, epochs: tuple[int, int] | None = None) -> tf.data.Dataset:
+        config = self.config
+        return vote_dataset(self.data, split, self.heads, self.augmentation, config.batch_size, config.seed,
+                            config.min_votes, epochs=epochs, filter_head=self.filter_head)
+
+    def sidecar(self) -> dict:
+        labels = self.labels
+        return {
+            "question": self.config.question,
+            "schema": self.schema.name,
+            "heads": [{"question": h.question, "answers": list(h.answers), "all_answers": list(h.all_answers),
+                       "offset": h.offset, "expected_votes": self.schema.question(h.question).expected_votes,
+                       "mean_votes": round(float(labels.mean_votes[h.offset]), 3),
+                       "asked_fraction": round(float(labels.asked_fraction[h.offset]), 4)} for h in self.heads],
+            "baseline": {"what": "training-set mean rho for every galaxy", "rho": labels.mean_rho.tolist(),
+                         "val_loss": labels.baseline_val_loss},
+        }
+
+
+class VoteTask(Task):
+    """Vote posteriors: Binomial distributions of each question's vote counts."""
+
+    name = "votes"
+    defaults = TaskDefaults(dropout=0.5, predict_passes=30, calibrate_passes=30)
+
+    def purpose(self, settings: dict) -> str:
+        return f"question {settings.get('question')!r}"
+
+    def training(self, data: Path, manifest: dict, config: TrainConfig) -> VoteTraining:
+        return VoteTraining(data, manifest, config)
+
+    def saved_model(self, path: Path, model: keras.Model, sidecar: dict) -> VoteModel:
+        return VoteModel(path, model, sidecar)
+
+    def predict_options(self, request: PredictRequest, models: Sequence[VoteModel]) -> catalogue.PredictOptions:
+        check_same_heads(models)
+        return catalogue.PredictOptions(passes=request.passes or self.defaults.predict_passes, tta=request.tta,
+                                        seed=request.seed, save_samples=request.save_samples,
+                                        interval=request.interval, dropout_rate=request.dropout_rate,
+                                        batch_size=request.batch_size)
+
+    def catalogue_rows(self, models: Sequence[VoteModel], options: catalogue.PredictOptions, out: Path) -> Rows:
+        return catalogue.vote_rows(list(models), options)
+
+    def catalogue_provenance(self, models, source, options):
+        return catalogue.vote_provenance(list(models), source, options)
+
+    def calibrate(self, model: VoteModel, data: Path, out: Path, request: CalibrateRequest,
+                  ensemble: Sequence[VoteModel], progress: Progress) -> CalibrationReport:
+        return calibration_report(model, data, out, request, self.defaults.calibrate_passes, ensemble, progress)

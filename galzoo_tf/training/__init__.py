@@ -1,0 +1,1 @@
+"""Training any task: its config, the generic loop, callbacks, strategies, the distributed loop, model directories."""

@@ -1,0 +1,96 @@
+"""A model directory: its file names, ``model.keras`` loaded safely with ``galzoo.json``, and what later stages add.
+
+``galzoo.json`` may carry a ``posterior`` section written by ``galzoo calibrate
+--tune-dropout`` (the test-time dropout rate that calibrated best, with what it was tuned
+on) and an ``expert`` section (expert-label mappings). Sampling uses the tuned rate unless
+told otherwise, so ``galzoo predict`` gives recalibrated posteriors without new options.
+Which task a directory holds is decided by ``galzoo_tf.tasks.load_model``, not here.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+
+from galzoo_tf import __version__
+from galzoo_tf.data.augment import AugmentConfig
+from galzoo_tf.data.layout import ImageSpec
+from galzoo_tf.data.records import read_manifest
+from galzoo_tf.errors import BadInputError
+from galzoo_tf.fileio import sha256_file, write_json_atomic
+
+CHECKPOINT, BEST, STATE = "checkpoint.keras", "best.keras", "train-state.json"
+FINAL, SIDECAR, RUN_CONFIG = "model.keras", "galzoo.json", "train-config.json"
+LEGACY_TASK = "votes"  # what a galzoo.json or run config written before tasks were recorded holds
+DEFAULT_IMAGE = {"shape": [256, 256, 3], "dtype": "uint8", "encoding": "raw"}  # models trained before it was kept
+
+
+@dataclass(frozen=True)
+class SavedModel:
+    """A loaded model directory: model.keras, what galzoo.json says, and what every task reads of it."""
+
+    path: Path
+    model: keras.Model
+    sidecar: dict
+
+    @property
+    def task(self) -> str:
+        return self.sidecar.get("task", LEGACY_TASK)
+
+    @property
+    def augmentation(self) -> AugmentConfig:
+        return AugmentConfig.from_json(self.sidecar["augmentation"])
+
+    @property
+    def image(self) -> ImageSpec:
+        """The stored image frame the model was trained on (new images are resized to it)."""
+        raw = self.sidecar.get("image", DEFAULT_IMAGE)
+        return ImageSpec(tuple(raw["shape"]), raw["dtype"], raw.get("encoding", "raw"))
+
+    @property
+    def dropout_rate(self) -> float | None:
+        """Test-time dropout rate chosen by calibration, or None for the training rate."""
+        return self.sidecar.get("posterior", {}).get("dropout_rate")
+
+    def checksum(self) -> str:
+        return sha256_file(self.path / FINAL)
+
+    def describe(self) -> dict:
+        """How catalogues and reports name the model: its path and checksum."""
+        return {"path": str(self.path.resolve()), "sha256": self.checksum()}
+
+
+def read_sidecar(path: str | Path) -> tuple[Path, dict]:
+    """The directory and its ``galzoo.json``; a clear error unless both model files are there."""
+    path = Path(path)
+    for name in (FINAL, SIDECAR):
+        if not (path / name).is_file():
+            raise BadInputError("not a model", f"{path}: no {name}; pass a model directory written by "
+                                               "`galzoo train` (it writes both when training ends)")
+    return path, json.loads((path / SIDECAR).read_text())
+
+
+def load_keras(path: Path) -> keras.Model:
+    """``model.keras`` in safe mode (no Lambda layers, no pickles: galzoo's layers are registered)."""
+    return keras.saving.load_model(path / FINAL, safe_mode=True)
+
+
+def record_dropout_rate(path: Path, rate: float, data: Path, split: str, criterion: str, **sampling) -> None:
+    """Store calibration's tuned test-time dropout rate in galzoo.json (atomically), with what it was tuned on.
+
+    One format for every task: the records' path and fingerprint, the split, the sampling
+    settings (passes, seed, ...), the criterion and the galzoo version.
+    """
+    tuned_on = {"data": str(Path(data).resolve()), "split": split, "fingerprint": read_manifest(data)["fingerprint"],
+                **sampling}
+    record_section(path, "posterior", {"dropout_rate": rate, "tuned_on": tuned_on, "criterion": criterion,
+                                       "galzoo_version": __version__})
+
+
+def record_section(path: Path, name: str, value: dict, merge: bool = False) -> None:
+    """Replace one section of galzoo.json (or, with ``merge``, update its keys), atomically, re-reading the file."""
+    sidecar = json.loads((path / SIDECAR).read_text())
+    write_json_atomic(path / SIDECAR, {**sidecar, name: {**sidecar.get(name, {}), **value} if merge else value})
