@@ -60,7 +60,7 @@ def calibrate(
     Parameter models (GaMPEN): coverage of the 68.27/95.45/99.73 % highest-density intervals per parameter, typical errors, flag accuracy, residual figures; --tune-dropout picks the rate whose coverage is closest to the levels. Vote models: coverage error = (expected - actual) / actual galaxies whose vote fraction lies within a maximum error of the prediction: positive means overconfident. The paper's models are overconfident; --tune-dropout widens the MC dropout posterior, --ensemble pools several models.
     """  # noqa: E501
     from galzoo_tf.tasks.calibrate import calibrate_model
-    from galzoo_tf.tasks.registry import CalibrateRequest
+    from galzoo_tf.tasks.requests import CalibrateRequest
 
     request = CalibrateRequest(split=split, passes=passes, tta=tta, seed=seed, batch_size=batch_size,
                                tune_dropout=parse_rates(tune_dropout), tune_split=tune_split, bias=bias,

@@ -55,7 +55,7 @@ def predict(
     """  # noqa: E501
     from galzoo_tf.catalogues.predict import predict_catalogue
     from galzoo_tf.data.inputs import ImageInputs
-    from galzoo_tf.tasks.registry import PredictRequest
+    from galzoo_tf.tasks.requests import PredictRequest
 
     request = PredictRequest(passes=passes, tta=tta, seed=seed, save_samples=save_samples, interval=interval,
                              dropout_rate=dropout_rate, batch_size=batch_size, corner_ids=tuple(corner or ()))

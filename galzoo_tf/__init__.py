@@ -42,7 +42,7 @@ API = {  # name -> module that defines it
     "ImageInputs": "galzoo_tf.data.inputs",
     "TrainConfig": "galzoo_tf.training.loop", "train": "galzoo_tf.training.loop",
     "load_model": "galzoo_tf.tasks.registry", "task_of": "galzoo_tf.tasks.registry",
-    "PredictRequest": "galzoo_tf.tasks.registry", "CalibrateRequest": "galzoo_tf.tasks.registry",
+    "PredictRequest": "galzoo_tf.tasks.requests", "CalibrateRequest": "galzoo_tf.tasks.requests",
     "calibrate_model": "galzoo_tf.tasks.calibrate",
     "predict": "galzoo_tf.catalogues.predict", "predict_catalogue": "galzoo_tf.catalogues.predict",
     "AcquireOptions": "galzoo_tf.active.acquire", "acquire": "galzoo_tf.active.acquire",

@@ -213,9 +213,9 @@ def acquire(model: VoteModel, source: RecordSource | FolderSource, out: Path, op
     out = Path(out)
     if out.suffix.lower() != ".csv":
         raise BadInputError("bad option", f"{out}: the acquisition list is a .csv file")
-    excluded = set(excluded) | labelled_ids(model, labelled)
     if options.n < 1 or options.n > source.total:
         raise BadInputError("bad option", f"--n {options.n}: the pool has {source.total} galaxies")
+    excluded = set(excluded) | labelled_ids(model, labelled)
     scorer = _scorer(model, options)
     ranking = rank_partitioned(model, source, options, excluded, engine, progress) if engine is not None else \
         rank(model, scorer, model.sampler(options.passes, options.tta, options.seed), source, options, excluded,

@@ -17,7 +17,8 @@ from galzoo_tf.catalogues.writer import PredictResult, catalogue_settings, strea
 from galzoo_tf.data.inputs import FolderSource, ImageInputs, RecordSource
 from galzoo_tf.engine import LOCAL, EngineSpec, LocalEngine, Starter, running
 from galzoo_tf.errors import BadInputError
-from galzoo_tf.tasks.registry import PredictRequest, load_models, task_of
+from galzoo_tf.tasks.registry import load_models, task_of
+from galzoo_tf.tasks.requests import PredictRequest
 from galzoo_tf.training.model_dir import SavedModel
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from galzoo_tf.tasks.base import CalibrateRequest, CalibrationReport
 from galzoo_tf.tasks.registry import load_model, load_models, task_of
+from galzoo_tf.tasks.requests import CalibrateRequest, CalibrationReport
 
 
 def calibrate_model(model_dir: Path, data: Path, out: Path, request: CalibrateRequest,

@@ -6,15 +6,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from galzoo_tf.errors import BadInputError
-from galzoo_tf.tasks.base import CalibrateRequest, CalibrationReport, PredictRequest, ReportTable, Task
+from galzoo_tf.tasks.base import Task
 from galzoo_tf.tasks.parameters.task import ParameterTask
 from galzoo_tf.tasks.votes.task import VoteTask
 from galzoo_tf.training.model_dir import SIDECAR, SavedModel, load_keras, read_sidecar
 
 TASKS: dict[str, Task] = {task.name: task for task in (VoteTask(), ParameterTask())}
 
-__all__ = ["TASKS", "CalibrateRequest", "CalibrationReport", "PredictRequest", "ReportTable", "Task", "load_model",
-           "load_models", "task_named", "task_of"]
+__all__ = ["TASKS", "load_model", "load_models", "task_named", "task_of"]
 
 
 def task_named(name: str) -> Task:

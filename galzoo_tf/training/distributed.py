@@ -5,9 +5,9 @@ symbolic build reduces the first distributed batch eagerly). This loop does what
 does for galzoo, with ``strategy.run``: per-replica steps whose loss is the task's per-galaxy
 loss averaged over the global batch plus the model's regularisation losses (``model.losses``,
 e.g. GaMPEN's L2), as Keras's compiled loss is; gradients all-reduced by the strategy through
-the Keras optimizer, the same
-Keras callbacks (early stopping, learning-rate reduction, checkpoints, TensorBoard) called
-at the same points, and one epoch of the dataset per ``steps`` steps.
+the Keras optimizer; the same Keras callbacks (early stopping, learning-rate reduction,
+checkpoints, TensorBoard) called at the same points; and one epoch of the dataset per
+``steps`` steps.
 """
 
 from __future__ import annotations
@@ -65,8 +65,7 @@ def batch_loss(total: tf.Tensor, count: tf.Tensor, penalty: tf.Tensor) -> float:
 
 
 def fit_distributed(model: keras.Model, loss: keras.losses.Loss, strategy: tf.distribute.Strategy,
-                    train_data: tf.data.Dataset,
-                    val_data: tf.data.Dataset, first_epoch: int, epochs: int, steps: int,
+                    train_data: tf.data.Dataset, val_data: tf.data.Dataset, first_epoch: int, epochs: int, steps: int,
                     callbacks: list[keras.callbacks.Callback]) -> None:
     """Train from ``first_epoch`` to ``epochs`` with ``steps`` batches per epoch, calling the callbacks like fit.
 
@@ -90,13 +89,11 @@ def fit_distributed(model: keras.Model, loss: keras.losses.Loss, strategy: tf.di
             if model.stop_training:  # a callback gave up mid-epoch (NaN loss): no validation, no epoch end
                 hooks.on_train_end()
                 return
-        val_total = val_count = val_penalty = 0.0
-        for val_batch in distributed_val:
+        val_total = val_count = 0.0
+        for val_batch in distributed_val:  # the weights stay put, so every batch has the same penalty
             batch_total, batch_count, penalty = evaluate_step(val_batch)
-            val_total, val_count, val_penalty = val_total + float(batch_total), val_count + float(batch_count), \
-                float(penalty)
-        logs = {"loss": (total + penalties) / max(count, 1.0),
-                "val_loss": val_total / max(val_count, 1.0) + val_penalty,
+            val_total, val_count = val_total + float(batch_total), val_count + float(batch_count)
+        logs = {"loss": (total + penalties) / max(count, 1.0), "val_loss": batch_loss(val_total, val_count, penalty),
                 "learning_rate": float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))}
         hooks.on_epoch_end(epoch, logs)
         if model.stop_training:

@@ -23,7 +23,7 @@ from galzoo_tf import __version__
 from galzoo_tf.data.inputs import RecordSource
 from galzoo_tf.errors import BadInputError
 from galzoo_tf.fileio import write_json_atomic
-from galzoo_tf.tasks.base import CalibrateRequest, CalibrationReport, Progress, ReportTable
+from galzoo_tf.tasks.base import Progress
 from galzoo_tf.tasks.parameters.figures import calibration_figures, plot_crops
 from galzoo_tf.tasks.parameters.model import ParameterModel
 from galzoo_tf.tasks.parameters.posterior import (
@@ -34,6 +34,7 @@ from galzoo_tf.tasks.parameters.posterior import (
     summarise_parameters,
 )
 from galzoo_tf.tasks.parameters.targets import PARAMETERS, TRUTH_KEYS, check_parameters
+from galzoo_tf.tasks.requests import CalibrateRequest, CalibrationReport, ReportTable
 from galzoo_tf.training.model_dir import record_dropout_rate
 
 PAPER_COVERAGE = {"bulge_to_total": (0.718, 0.969, 0.989), "r_e_arcsec": (0.681, 0.959, 0.983),

@@ -21,12 +21,13 @@ import tensorflow as tf
 from galzoo_tf.data.augment import AugmentConfig
 from galzoo_tf.errors import BadInputError
 from galzoo_tf.models.gampen import build_gampen_model, freeze
-from galzoo_tf.tasks.base import CalibrateRequest, CalibrationReport, PredictRequest, Progress, Rows, Task, TaskDefaults
+from galzoo_tf.tasks.base import Progress, Rows, Task, TaskDefaults
 from galzoo_tf.tasks.parameters.calibrate import calibration_report
 from galzoo_tf.tasks.parameters.catalogue import ParameterPredictOptions, parameter_provenance, parameter_rows
 from galzoo_tf.tasks.parameters.loss import ParameterLoss
 from galzoo_tf.tasks.parameters.model import ParameterModel
 from galzoo_tf.tasks.parameters.targets import PARAMETERS, ParameterScaler, parameter_dataset, split_truth
+from galzoo_tf.tasks.requests import CalibrateRequest, CalibrationReport, PredictRequest
 from galzoo_tf.training.config import TrainConfig
 from galzoo_tf.training.model_dir import load_keras, read_sidecar
 

@@ -25,7 +25,8 @@ from galzoo_tf.errors import BadInputError
 from galzoo_tf.fileio import nan_to_null, write_json_atomic
 from galzoo_tf.science.bias import TRUE_PROPERTIES, bias_report, image_properties, plot_bias, surprise
 from galzoo_tf.science.expert import fit_expert, plot_expert, read_expert_labels
-from galzoo_tf.tasks.base import CalibrateRequest, CalibrationReport, Progress, ReportTable
+from galzoo_tf.tasks.base import Progress
+from galzoo_tf.tasks.requests import CalibrateRequest, CalibrationReport, ReportTable
 from galzoo_tf.tasks.votes import figures as plots
 from galzoo_tf.tasks.votes.coverage import PAPER_MAX_ERRORS, coverage_table
 from galzoo_tf.tasks.votes.heads import BinomialHead

@@ -113,7 +113,7 @@ def batch_columns(batch: Batch, sampler: EnsembleSampler, votes: dict[str, int],
 def vote_rows(models: list[VoteModel], options: PredictOptions) -> Callable[[Batch], dict[str, np.ndarray]]:
     """The catalogue rows of a batch, from a sampler built once for every batch."""
     sampler = EnsembleSampler(models, options.passes, options.tta, options.seed, options.dropout_rate)
-    votes = {head.question: models[0].total_votes(head) for head in sampler.heads}
+    votes = models[0].votes_per_question()
     question = models[0].sidecar["question"]
     experts = models[0].experts
     return lambda batch: batch_columns(batch, sampler, votes, question, options, experts)
@@ -121,9 +121,8 @@ def vote_rows(models: list[VoteModel], options: PredictOptions) -> Callable[[Bat
 
 def vote_provenance(models: list[VoteModel], source, options: PredictOptions) -> Callable[[int], dict]:
     """The catalogue's sidecar for a given number of rows: version, seed, models and input checksums, columns."""
-    heads = models[0].heads
-    votes = {head.question: models[0].total_votes(head) for head in heads}
-    columns = describe_columns(heads, options.save_samples, options.interval, models[0].experts)
+    votes = models[0].votes_per_question()
+    columns = describe_columns(models[0].heads, options.save_samples, options.interval, models[0].experts)
 
     def provenance(rows: int) -> dict:
         described = [{**m.describe(), "dropout_rate": options.dropout_rate or m.dropout_rate or

@@ -26,6 +26,10 @@ class VoteModel(SavedModel):
         recorded = next(h for h in self.sidecar["heads"] if h["question"] == head.question)
         return max(1, round(recorded.get("mean_votes") or recorded["expected_votes"]))
 
+    def votes_per_question(self) -> dict[str, int]:
+        """N of every head's question (``total_votes``), as catalogues record it."""
+        return {head.question: self.total_votes(head) for head in self.heads}
+
     def asked_fraction(self, head: BinomialHead) -> float:
         """Fraction of training galaxies asked the head's question (1 for models trained before it was kept)."""
         recorded = next(h for h in self.sidecar["heads"] if h["question"] == head.question)

@@ -18,7 +18,8 @@ from galzoo_tf.data.augment import AugmentConfig
 from galzoo_tf.errors import BadInputError
 from galzoo_tf.models import build_vote_model
 from galzoo_tf.schema import Schema, load_schema
-from galzoo_tf.tasks.base import CalibrateRequest, CalibrationReport, PredictRequest, Progress, Rows, Task, TaskDefaults
+from galzoo_tf.tasks.base import Progress, Rows, Task, TaskDefaults
+from galzoo_tf.tasks.requests import CalibrateRequest, CalibrationReport, PredictRequest
 from galzoo_tf.tasks.votes import catalogue
 from galzoo_tf.tasks.votes.calibrate import calibration_report
 from galzoo_tf.tasks.votes.heads import BinomialHead, heads_for, output_size
@@ -86,7 +87,7 @@ def label_statistics(data: Path, heads: list[BinomialHead], filter_head: Binomia
     rho = np.clip(sums[:size] / np.maximum(sums[size:], 1), 1e-4, 1 - 1e-4)
     logits = np.log(rho / (1 - rho)).astype(np.float32)
     loss = sum(float(tf.reduce_sum(negative_log_likelihood(chunk, tf.broadcast_to(logits, (len(chunk), size)))))
-               for chunk in np.array_split(val, range(STATISTICS_CHUNK, len(val), STATISTICS_CHUNK)))
+               for chunk in (val[start:start + STATISTICS_CHUNK] for start in range(0, len(val), STATISTICS_CHUNK)))
     return LabelStatistics(len(train), len(val), rho, loss / len(val), sums[size:] / np.maximum(asked, 1),
                            asked / len(train))
 
