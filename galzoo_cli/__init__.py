@@ -1,7 +1,4 @@
-"""The galzoo command line (installed as the ``galzoo_cli`` package): options in, library calls, output."""
+"""The galzoo command line (installed as the ``galzoo_cli`` package): options in, library calls, output.
 
-import os
-
-# Quieten TensorFlow's C++ runtime logging (users can still set it themselves). The few
-# lines TensorFlow 2.21 prints while importing ignore this setting (tensorflow#100442).
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+TensorFlow's start-up lines are kept off the terminal by ``console.quiet_start`` (``galzoo --verbose`` shows them).
+"""

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import functools
+import importlib.abc
+import importlib.util
+import logging
+import os
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 
@@ -25,25 +30,89 @@ from rich.text import Text
 
 from galzoo_tf.engine import Engine, EngineSpec, running
 from galzoo_tf.errors import BadInputError
+from galzoo_tf.signals import Terminated, terminate_as_interrupt
 
 console = Console(stderr=True)  # progress, warnings and errors
 report = Console()  # results: summary tables
 EXIT_BAD_INPUT = 2
 
 
+class _QuietImport(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Imports TensorFlow with file descriptor 2 sent to /dev/null: TensorFlow 2.21 prints its oneDNN, CUDA and
+    absl lines while loading its C++ library whatever TF_CPP_MIN_LOG_LEVEL says (tensorflow#100442)."""
+
+    def find_spec(self, name, path, target=None):
+        if name != "tensorflow":
+            return None
+        sys.meta_path.remove(self)  # once: the real finder does the finding
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.loader is not None:
+            self.loader, spec.loader = spec.loader, self
+        return spec
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module) -> None:
+        sys.stderr.flush()
+        saved, silent = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+        os.dup2(silent, 2)
+        try:
+            self.loader.exec_module(module)
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            os.close(silent)
+
+
+def quiet_start(verbose: bool) -> None:
+    """Keep TensorFlow's start-up lines (oneDNN, CUDA, absl) and library warnings off the terminal unless
+    ``--verbose``, so that a user's error is the only line on stderr. Runs before TensorFlow is imported."""
+    os.environ["GALZOO_VERBOSE"] = "1" if verbose else ""
+    if verbose:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if "tensorflow" not in sys.modules and not any(isinstance(f, _QuietImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _QuietImport())
+    for name in ("tensorflow", "absl", "keras", "tf_keras"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", module=r"(tensorflow|keras|tf_keras|absl|tensorflow_probability|dask|"
+                                             r"distributed)(\.|$)")
+
+
+def _error(message: str, code: int) -> typer.Exit:
+    console.print(f"[bold red]error:[/] {message}", soft_wrap=True, highlight=False)
+    return typer.Exit(code)
+
+
 def friendly_errors(command: Callable) -> Callable:
-    """Turn ``BadInputError`` into one red line on stderr and exit status 2 (no traceback)."""
+    """One line on stderr for every failure, no traceback: bad input (exit 2), a file the system cannot read
+    or write (2), SIGTERM or Ctrl-C (143, 130: finished work is kept), and any other error (1, with the
+    traceback under ``--verbose``)."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
-            return command(*args, **kwargs)
+            with terminate_as_interrupt():
+                return command(*args, **kwargs)
         except BadInputError as error:
-            console.print(f"[bold red]error:[/] {error.message}", soft_wrap=True, highlight=False)
-            raise typer.Exit(EXIT_BAD_INPUT) from None
-        except KeyboardInterrupt:
-            console.print("[yellow]interrupted:[/] finished work is kept; run the same command to resume")
-            raise typer.Exit(130) from None
+            raise _error(error.message, EXIT_BAD_INPUT) from None
+        except KeyboardInterrupt as stop:
+            signal_name = "SIGTERM" if isinstance(stop, Terminated) else "interrupted"
+            console.print(f"[yellow]{signal_name}:[/] stopped; finished work is kept, run the same command to "
+                          "resume")
+            raise typer.Exit(143 if isinstance(stop, Terminated) else 130) from None
+        except OSError as error:
+            if os.environ.get("GALZOO_VERBOSE"):
+                raise
+            where = f"{error.filename}: " if error.filename else ""
+            raise _error(f"{where}{error.strerror or error}", EXIT_BAD_INPUT) from None
+        except Exception as error:  # a bug: still one line, the traceback on request
+            if os.environ.get("GALZOO_VERBOSE"):
+                raise
+            raise _error(f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''} (galzoo "
+                         "stopped on an unexpected error; run again with `galzoo --verbose ...` for the traceback, "
+                         "and report it)", 1) from None
 
     return wrapper
 

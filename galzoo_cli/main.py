@@ -8,7 +8,7 @@ import typer
 
 from galzoo_cli import acquire, prepare
 from galzoo_cli.calibrate import calibrate
-from galzoo_cli.console import friendly_errors, report, table
+from galzoo_cli.console import friendly_errors, quiet_start, report, table
 from galzoo_cli.fraction import fraction
 from galzoo_cli.predict import predict
 from galzoo_cli.train import train
@@ -42,8 +42,12 @@ def _version(value: bool) -> None:
 def main(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Print the galzoo version and exit.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show TensorFlow's start-up and library "
+                                                                  "warnings, and the traceback of an "
+                                                                  "unexpected error.")] = False,
 ) -> None:
     """galzoo command line."""
+    quiet_start(verbose)
 
 
 @app.command("schema")

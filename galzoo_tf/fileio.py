@@ -1,4 +1,4 @@
-"""Small file helpers with no TensorFlow import: checksums and atomic JSON writes."""
+"""Small file helpers with no TensorFlow import: checksums, JSON read with a clear error, atomic writes."""
 
 from __future__ import annotations
 
@@ -6,9 +6,14 @@ import hashlib
 import json
 import math
 import os
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+
+from galzoo_tf.errors import BadInputError
+
+TEMPORARY = re.compile(r"^\.(?P<target>.+)\.(?P<pid>\d+)\.tmp")  # the names replaced_atomically writes
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
@@ -18,6 +23,97 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
         while block := handle.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+def read_json(path: str | Path) -> dict:
+    """A JSON object galzoo wrote; one clear error if it is missing, truncated or edited into something else."""
+    path = Path(path)
+    try:
+        payload = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise BadInputError("missing file", f"{path}: file not found") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BadInputError("unreadable file", f"{path}: not valid JSON ({exc}); the file is truncated or "
+                                               "damaged") from None
+    if not isinstance(payload, dict):
+        raise BadInputError("unreadable file", f"{path}: holds a JSON {type(payload).__name__}, not the object "
+                                               "galzoo writes")
+    return payload
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process of this machine with ``pid`` is running (a stale lock or temporary names a dead one)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+def remove_stale_temporaries(folder: Path, prefix: str = "") -> int:
+    """Delete the temporaries of writers that died (``.NAME.PID.tmp*`` whose PID is gone) whose NAME starts
+    with ``prefix``; returns how many. A killed run leaves them; the next run on the same output sweeps."""
+    removed = 0
+    if not folder.is_dir():
+        return removed
+    for entry in folder.iterdir():
+        match = TEMPORARY.match(entry.name)
+        if match and match["target"].startswith(prefix) and not pid_alive(int(match["pid"])) and entry.is_file():
+            entry.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+_VERIFIED: set[tuple] = set()  # (real path, size, mtime, sha256) found intact by this process
+
+
+def cache_folder() -> Path:
+    """Where galzoo keeps what it can recompute (``GALZOO_CACHE``, else ~/.cache/galzoo)."""
+    return Path(os.environ.get("GALZOO_CACHE") or Path.home() / ".cache" / "galzoo")
+
+
+def _verdict_key(path: Path, sha256: str) -> tuple:
+    stat = path.stat()
+    return (os.path.realpath(path), stat.st_size, stat.st_mtime_ns, sha256)
+
+
+def _read_verdicts(cache: Path) -> dict:
+    try:
+        return json.loads(cache.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def corrupt_files(expected: Mapping[Path, str]) -> list[Path]:
+    """The files whose sha256 is not the one given; each is hashed once per size and mtime.
+
+    A file found intact is remembered by this process and in ``cache_folder()/verified.json``
+    (by path, size and mtime), so repeated runs on the same records do not re-read them. A cache
+    that cannot be written is simply not kept.
+    """
+    cache = cache_folder() / "verified.json"
+    verdicts = _read_verdicts(cache)
+    corrupt, learned = [], False
+    for path, sha256 in expected.items():
+        key = _verdict_key(path, sha256)
+        if key in _VERIFIED or verdicts.get(key[0]) == list(key[1:]):
+            _VERIFIED.add(key)
+            continue
+        if sha256_file(path) != sha256:
+            corrupt.append(path)
+            continue
+        _VERIFIED.add(key)
+        verdicts[key[0]] = list(key[1:])
+        learned = True
+    if learned:
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            write_json_atomic(cache, verdicts)
+        except OSError:
+            pass
+    return corrupt
 
 
 def changed_keys(saved: Mapping, wanted: Mapping) -> list[str]:

@@ -15,6 +15,12 @@ from galzoo_tf.sim.gz2_layout import GZ2Project, write_gz2_project
 SHARED = Path(os.environ.get("GALZOO_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory):
+    """galzoo's cache (verified shard checksums) in the test session's own folder, never the user's."""
+    os.environ["GALZOO_CACHE"] = str(tmp_path_factory.mktemp("galzoo-cache"))
+
+
 def needs_shared(*parts: str) -> Path:
     """Path inside ../shared, skipping the test cleanly where a clone has no ../shared."""
     path = SHARED.joinpath(*parts)

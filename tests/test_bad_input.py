@@ -252,5 +252,5 @@ def test_truncated_shard_is_detected_on_read(small, tmp_path):
     assert run_gz2(small, out).exit_code == 0
     shard = next(out.glob("train-*.tfrecord"))
     shard.write_bytes(shard.read_bytes()[:-100])
-    with pytest.raises(BadInputError, match="truncated or changed"):
+    with pytest.raises(BadInputError, match="damaged or changed"):
         records.read_records(out)

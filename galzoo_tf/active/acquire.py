@@ -8,6 +8,8 @@ picked.
 
 from __future__ import annotations
 
+import os
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Set
 from dataclasses import asdict, dataclass, field
@@ -19,15 +21,18 @@ import tensorflow as tf
 
 from galzoo_tf import __version__
 from galzoo_tf.active.scores import Scorer
+from galzoo_tf.catalogues.formats import provenance_path
 from galzoo_tf.data.inputs import FolderSource, ImageInputs, Partition, RecordSource, partitions
 from galzoo_tf.engine import LOCAL, Engine, EngineSpec, Starter, running, worker_cache
 from galzoo_tf.errors import BadInputError
 from galzoo_tf.fileio import replaced_atomically, write_json_atomic
+from galzoo_tf.outputs import Output, writing
 from galzoo_tf.plots import montage
 from galzoo_tf.tasks.registry import load_model
 from galzoo_tf.tasks.votes.model import VoteModel
 from galzoo_tf.tasks.votes.posterior import Sampler
 
+FILE_SUFFIX = re.compile(r"\.[A-Za-z][A-Za-z0-9]{0,4}$")  # .txt, .csv, .list: not the digits of an id
 
 @dataclass(frozen=True)
 class AcquireOptions:
@@ -83,14 +88,38 @@ def labelled_ids(model: VoteModel, records: Path | None = None) -> set[str]:
     return set(RecordSource(folder).columns()["id"])
 
 
+def names_file(value: str) -> bool:
+    """An ``--exclude`` value that looks like a path (a separator, or a suffix such as .txt), not a galaxy id."""
+    return "/" in value or os.sep in value or FILE_SUFFIX.search(value) is not None
+
+
+def _exclusion_file(path: Path) -> set[str]:
+    """The ids of an exclusion list: .txt one per line, .csv an 'id' column."""
+    if path.suffix.lower() == ".txt":
+        return {line.strip() for line in path.read_text().splitlines() if line.strip()}
+    if path.suffix.lower() != ".csv":
+        raise BadInputError("bad option", f"--exclude {path}: an exclusion list is a .txt (one id per line) or "
+                                          "a .csv (an 'id' column)")
+    table = pd.read_csv(path, dtype=str)
+    if "id" not in table.columns:
+        raise BadInputError("missing column", f"--exclude {path}: no 'id' column (it has {', '.join(table.columns)})")
+    return set(table["id"].dropna())
+
+
 def read_exclusions(values: Iterable[str]) -> set[str]:
-    """``--exclude`` values: ids, or files (.txt: one id per line; .csv: an 'id' column)."""
+    """``--exclude`` values: ids, or files (.txt: one id per line; .csv: an 'id' column).
+
+    A value that looks like a path but names no file is an error, never an id: a typo would
+    otherwise exclude nothing, and galaxies already sent to volunteers would be sent again.
+    """
     ids: set[str] = set()
     for value in values:
         path = Path(value)
-        if path.suffix in (".txt", ".csv") and path.is_file():
-            ids |= set(pd.read_csv(path, dtype=str)["id"]) if path.suffix == ".csv" else \
-                {line.strip() for line in path.read_text().splitlines() if line.strip()}
+        if path.is_file():
+            ids |= _exclusion_file(path)
+        elif names_file(value):
+            raise BadInputError("missing file", f"--exclude {value}: no such file (it looks like a path, not a "
+                                                "galaxy id); check the name")
         else:
             ids.add(value)
     return ids
@@ -210,9 +239,7 @@ def acquire(model: VoteModel, source: RecordSource | FolderSource, out: Path, op
     >>> model = load_model("data/demo/bar-model", "votes")  # doctest: +SKIP
     >>> acquire(model, RecordSource("data/demo/pool"), Path("next.csv"), AcquireOptions(n=128))  # doctest: +SKIP
     """
-    out = Path(out)
-    if out.suffix.lower() != ".csv":
-        raise BadInputError("bad option", f"{out}: the acquisition list is a .csv file")
+    out = list_path(out)
     if options.n < 1 or options.n > source.total:
         raise BadInputError("bad option", f"--n {options.n}: the pool has {source.total} galaxies")
     excluded = set(excluded) | labelled_ids(model, labelled)
@@ -227,7 +254,7 @@ def acquire(model: VoteModel, source: RecordSource | FolderSource, out: Path, op
     scored = ranking.read - ranking.excluded - sum(ranking.skipped_bad.values())
     _write_list(out, ranking.top, options)
     picture = _montage(out, ranking.best, ranking.worst, options.strategy)
-    write_json_atomic(out.with_name(out.name + ".json"), {
+    write_json_atomic(provenance_path(out), {
         "galzoo_version": __version__, "seed": options.seed, "options": asdict(options),
         "model": {"path": str(model.path.resolve()), "sha256": model.checksum()},
         "pool": source.describe(), "scored": scored,
@@ -244,13 +271,26 @@ def _write_list(out: Path, top: RunningTop, options: AcquireOptions) -> None:
         table.to_csv(temporary, index=False)
 
 
+def list_path(out: str | Path) -> Path:
+    """The acquisition list's path, which must be a .csv file."""
+    out = Path(out)
+    if out.suffix.lower() != ".csv":
+        raise BadInputError("bad option", f"{out}: the acquisition list is a .csv file")
+    return out
+
+
+def montage_path(out: Path) -> Path:
+    """The montage beside an acquisition list (``NAME-montage.png``)."""
+    return out.with_name(out.stem + "-montage.png")
+
+
 def _montage(out: Path, best: RunningTop, worst: RunningTop, strategy: str) -> Path:
     """Most informative galaxies on the first row, least on the second (Walmsley et al. 2019, Figs. 15-16)."""
     images = [*best.rows["image"], *worst.rows["image"]]
     titles = [f"{label} {i + 1}: {sign * s:.3g}\n{gid[-22:]}"
               for label, sign, kept in (("top", 1, best), ("bottom", -1, worst))
               for i, (s, gid) in enumerate(zip(kept.scores, kept.rows["id"], strict=True))]
-    return montage(images, titles, out.with_name(out.stem + "-montage.png"), columns=len(best),
+    return montage(images, titles, montage_path(out), columns=len(best),
                    title=f"{strategy}: most informative (top row) and least informative (bottom row)")
 
 
@@ -265,7 +305,12 @@ def acquire_pool(model_dir: Path, pool: ImageInputs, out: Path, options: Acquire
     >>> acquire_pool(Path("data/demo/bar-model"), ImageInputs(records=Path("data/demo/pool")),
     ...              Path("data/demo/acquired.csv"), AcquireOptions(n=128))  # doctest: +SKIP
     """
-    model = load_model(model_dir, "votes")
-    source, excluded = pool.open(model.image), read_exclusions(exclude)
-    with start(engine) as started:
-        return acquire(model, source, out, options, excluded, progress, started, labelled)
+    out, exclude = list_path(out), list(exclude)
+    inputs = [("model directory", model_dir), *pool.paths(), ("labelled records", labelled),
+              *[("exclusion list", value) for value in exclude if names_file(value)]]
+    with writing([Output.file(out, also=[montage_path(out), provenance_path(out)])], inputs):
+        excluded = read_exclusions(exclude)
+        model = load_model(model_dir, "votes")
+        source = pool.open(model.image)
+        with start(engine) as started:
+            return acquire(model, source, out, options, excluded, progress, started, labelled)

@@ -14,7 +14,6 @@ last finished one.
 
 from __future__ import annotations
 
-import json
 import math
 import shutil
 from collections.abc import Callable
@@ -27,12 +26,13 @@ import pandas as pd
 import tensorflow as tf
 
 from galzoo_tf import __version__
-from galzoo_tf.active.report import write_report
+from galzoo_tf.active.report import ACQUIRED_FIGURE, RMSE_FIGURE, write_report
 from galzoo_tf.active.scores import STRATEGIES, Scorer
 from galzoo_tf.data.inputs import RecordSource
 from galzoo_tf.data.records import read_manifest
 from galzoo_tf.errors import BadInputError
-from galzoo_tf.fileio import changed_keys, replaced_atomically, write_json_atomic
+from galzoo_tf.fileio import changed_keys, read_json, replaced_atomically, write_json_atomic
+from galzoo_tf.outputs import Output, remove_written, writing
 from galzoo_tf.schema import load_schema
 from galzoo_tf.tasks.votes.heads import heads_for
 from galzoo_tf.tasks.votes.posterior import Sampler
@@ -121,9 +121,10 @@ class Campaign:
             if not overwrite:
                 raise BadInputError("output exists", f"{self.out} holds a campaign; pass --resume to continue "
                                                      "it or --overwrite to start again")
-            shutil.rmtree(self.out)
+            remove_written(self.out, [STATE, RESULTS, ACQUIRED, SUMMARY, RMSE_FIGURE, ACQUIRED_FIGURE])
+            shutil.rmtree(self.out / "weights", ignore_errors=True)
         if resume and state_path.is_file():
-            state = json.loads(state_path.read_text())
+            state = read_json(state_path)
             changed = changed_keys(state["settings"], self.settings)
             if changed:
                 raise BadInputError("resume mismatch", f"{self.out}: the campaign used other "
@@ -268,4 +269,5 @@ def run_campaign(data: Path, out: Path, options: CampaignOptions, resume: bool =
     >>> run_campaign(Path("data/synthetic"), Path("data/campaigns/bar"),
     ...              CampaignOptions(image_size=64, epochs=8, iterations=6, repeats=3))  # doctest: +SKIP
     """
-    return Campaign(data, out, options, resume=resume, overwrite=overwrite).run(progress)
+    with writing([Output.directory(out, markers=(STATE,))], [("records", data)]):
+        return Campaign(data, out, options, resume=resume, overwrite=overwrite).run(progress)

@@ -20,6 +20,7 @@ from galzoo_tf.fileio import nan_to_null, write_json_atomic
 from galzoo_tf.plots import save_figure
 
 LOWESS_FRACTION = 0.6
+RMSE_FIGURE, ACQUIRED_FIGURE = "rmse.png", "acquired.png"
 BOOTSTRAP = 1000
 
 
@@ -144,8 +145,8 @@ def write_report(out: Path, results: pd.DataFrame, acquired: pd.DataFrame, optio
     """summary.json and the figures from the rows a campaign has so far."""
     report = {"galzoo_version": __version__, "seed": options.seed, "settings": settings,
               **summary(results, list(options.strategies), options.seed),
-              "figures": [plot_rmse(results, out / "rmse.png").name]}
+              "figures": [plot_rmse(results, out / RMSE_FIGURE).name]}
     if len(acquired):
-        report["figures"].append(plot_acquired(acquired, out / "acquired.png").name)
+        report["figures"].append(plot_acquired(acquired, out / ACQUIRED_FIGURE).name)
     write_json_atomic(out / "summary.json", nan_to_null(report))
     return report

@@ -19,7 +19,7 @@ from astropy.io import fits
 from astropy.table import Table
 
 from galzoo_tf.errors import BadInputError
-from galzoo_tf.fileio import changed_keys, replaced_atomically, write_json_atomic
+from galzoo_tf.fileio import changed_keys, read_json, remove_stale_temporaries, replaced_atomically, write_json_atomic
 
 FORMATS = {".fits": "fits", ".fit": "fits", ".csv": "csv", ".parquet": "parquet"}
 STATE = "state.json"
@@ -96,6 +96,11 @@ def write_catalogue(parts: list[Path], path: Path, meta: dict) -> None:
     {"fits": write_fits, "csv": write_csv, "parquet": write_parquet}[catalogue_format(path)](parts, path, meta)
 
 
+
+def provenance_path(path: Path) -> Path:
+    """The provenance JSON written beside a catalogue or list file (``NAME.json``)."""
+    return Path(path).with_name(Path(path).name + ".json")
+
 class PartialCatalogue:
     """The rows an unfinished prediction has written, and how many input galaxies they cover."""
 
@@ -109,13 +114,14 @@ class PartialCatalogue:
             shutil.rmtree(self.folder)
         if self.out.exists() and not (resume or overwrite):
             raise BadInputError("output exists", f"{self.out} exists; pass --overwrite to replace it")
+        remove_stale_temporaries(self.folder)  # parts a killed run was writing
         self.state = self._load_state() if resume and self.folder.exists() else \
             {"settings": settings, "parts": [], "rows": 0, "consumed": 0}
         self.folder.mkdir(parents=True, exist_ok=True)
         write_json_atomic(self.folder / STATE, self.state)
 
     def _load_state(self) -> dict:
-        state = json.loads((self.folder / STATE).read_text())
+        state = read_json(self.folder / STATE)
         changed = changed_keys(state["settings"], self.settings)
         if changed:
             raise BadInputError("resume mismatch", f"{self.out}: cannot resume, the interrupted run used other "

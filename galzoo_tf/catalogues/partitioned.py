@@ -11,8 +11,6 @@ every partitioning gives the same numbers.
 
 from __future__ import annotations
 
-import json
-import shutil
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -25,6 +23,7 @@ from galzoo_tf.catalogues.formats import (
     SETTINGS,
     catalogue_format,
     part_metadata,
+    provenance_path,
     write_catalogue,
     write_parquet_part,
 )
@@ -32,7 +31,8 @@ from galzoo_tf.catalogues.writer import PredictResult, catalogue_settings, drain
 from galzoo_tf.data.inputs import FolderSource, Partition, RecordSource, partitions
 from galzoo_tf.engine import Engine, worker_cache
 from galzoo_tf.errors import BadInputError
-from galzoo_tf.fileio import changed_keys, replaced_atomically, write_json_atomic
+from galzoo_tf.fileio import changed_keys, read_json, replaced_atomically, write_json_atomic
+from galzoo_tf.outputs import remove_written
 from galzoo_tf.tasks.registry import load_model, task_of
 from galzoo_tf.training.model_dir import SavedModel
 
@@ -76,6 +76,18 @@ def predict_part(part: Partition, job: CatalogueJob) -> dict:
     return meta
 
 
+def written_parts(folder: Path) -> list[str]:
+    """The Parquet parts in ``folder`` that galzoo wrote (their schema carries its metadata); others are left."""
+    names = []
+    for path in sorted(folder.glob("*.parquet")):
+        try:
+            part_metadata(path)
+        except (OSError, KeyError, TypeError, ValueError):
+            continue
+        names.append(path.name)
+    return names
+
+
 class PartitionedCatalogue:
     """The folder of parts: refuses to mix runs with different options, knows which parts are written."""
 
@@ -85,13 +97,13 @@ class PartitionedCatalogue:
             raise BadInputError("bad option", f"{self.folder}: a partitioned catalogue is a folder; give --out DIR")
         saved_path = self.folder / SETTINGS
         if saved_path.is_file():
-            changed = changed_keys(json.loads(saved_path.read_text()), settings)
+            changed = changed_keys(read_json(saved_path), settings)
             if changed and not overwrite:
                 raise BadInputError("resume mismatch", f"{self.folder}: its parts were written with other "
                                                        f"{', '.join(changed)}; use the same options, a new "
                                                        "--out or --overwrite")
             if changed:
-                shutil.rmtree(self.folder)
+                remove_written(self.folder, [*written_parts(self.folder), SETTINGS, PROVENANCE])
         elif self.folder.is_dir() and any(self.folder.iterdir()):
             raise BadInputError("output exists", f"{self.folder} is not empty and holds no partitioned "
                                                  "catalogue; choose a new --out")
@@ -143,5 +155,5 @@ def merge_parts(folder: Path, merge: Path, provenance: dict) -> Path:
         raise BadInputError("no galaxies", f"{folder}: no galaxy was predicted, nothing to merge")
     with replaced_atomically(merge, merge.suffix) as temporary:
         write_catalogue(parts, temporary, fits_keywords(provenance))
-    write_json_atomic(merge.with_name(merge.name + ".json"), provenance)
+    write_json_atomic(provenance_path(merge), provenance)
     return merge

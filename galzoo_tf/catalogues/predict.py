@@ -12,11 +12,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from galzoo_tf.catalogues.formats import PROVENANCE, SETTINGS, provenance_path
 from galzoo_tf.catalogues.partitioned import predict_partitioned
 from galzoo_tf.catalogues.writer import PredictResult, catalogue_settings, stream_catalogue
 from galzoo_tf.data.inputs import FolderSource, ImageInputs, RecordSource
 from galzoo_tf.engine import LOCAL, EngineSpec, LocalEngine, Starter, running
 from galzoo_tf.errors import BadInputError
+from galzoo_tf.outputs import Output, writing
 from galzoo_tf.tasks.registry import load_models, task_of
 from galzoo_tf.tasks.requests import PredictRequest
 from galzoo_tf.training.model_dir import SavedModel
@@ -59,13 +61,18 @@ def predict_catalogue(model_dirs: Sequence[Path], inputs: ImageInputs, out: Path
                                           "give --out DIR (a folder) and --merge FILE for one catalogue")
     if merge is not None and not partitioned:
         raise BadInputError("bad option", "--merge joins the parts of a partitioned catalogue: give --out DIR")
-    models = load_models(model_dirs)
-    source = inputs.open(models[0].image)
-    options = task_of(models).predict_options(request, models)
-    if not partitioned:
-        result = predict(models, source, out, options, resume=resume, overwrite=overwrite, progress=progress)
-    else:
-        with start(engine) as started:
-            result = predict_partitioned(models, source, out, options, started or LocalEngine(), overwrite, merge,
-                                         progress)
+    outputs = [Output.directory(out, markers=(SETTINGS, PROVENANCE)) if partitioned else
+               Output.file(out, also=[provenance_path(out)])]
+    if merge is not None:
+        outputs.append(Output.file(merge, "--merge", also=[provenance_path(merge)]))
+    with writing(outputs, [*inputs.paths(), *[("model directory", path) for path in model_dirs]]):
+        models = load_models(model_dirs)
+        source = inputs.open(models[0].image)
+        options = task_of(models).predict_options(request, models)
+        if not partitioned:
+            result = predict(models, source, out, options, resume=resume, overwrite=overwrite, progress=progress)
+        else:
+            with start(engine) as started:
+                result = predict_partitioned(models, source, out, options, started or LocalEngine(), overwrite,
+                                             merge, progress)
     return replace(result, samples_per_galaxy=options.passes * len(models))

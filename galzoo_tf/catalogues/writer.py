@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from galzoo_tf import __version__
-from galzoo_tf.catalogues.formats import PartialCatalogue, catalogue_format
+from galzoo_tf.catalogues.formats import PartialCatalogue, catalogue_format, provenance_path
 from galzoo_tf.data.inputs import Batch, FolderSource, RecordSource
 from galzoo_tf.fileio import write_json_atomic
 
@@ -70,7 +70,7 @@ def stream_catalogue(source: RecordSource | FolderSource, out: Path, settings: d
     seconds = time.perf_counter() - started
     provenance = provenance_of(partial.rows)
     partial.finish(fits_keywords(provenance))
-    write_json_atomic(out.with_name(out.name + ".json"), provenance)
+    write_json_atomic(provenance_path(out), provenance)
     return PredictResult(out, provenance["rows"], dict(source.skipped), seconds)
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import io
 import os
+import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +24,7 @@ RGB_SUFFIXES = (".jpg", ".jpeg", ".png")
 FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fits.fz")
 IMAGE_SUFFIXES = RGB_SUFFIXES + FITS_SUFFIXES
 MIN_SIDE = 8
+MAX_PIXELS = Image.MAX_IMAGE_PIXELS  # per plane (89 million, Pillow's bomb limit): larger would exhaust memory
 
 
 def is_fits(path: str | Path) -> bool:
@@ -44,12 +47,29 @@ def _check_square(path: Path, height: int, width: int) -> None:
                             f"square images of at least {MIN_SIDE}x{MIN_SIDE} pixels (crop cutouts first)")
 
 
+def _too_large(path: Path, pixels: str) -> BadInputError:
+    return BadInputError(errors.IMAGE_TOO_LARGE, f"{path}: image has {pixels} pixels, more than the "
+                                                 f"{MAX_PIXELS:,} galzoo decodes (it would exhaust memory); "
+                                                 "crop cutouts first")
+
+
+def _open(path: Path) -> Image.Image:
+    """The image with only its header read: a decompression bomb is refused here, before any pixel is decoded."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            return Image.open(path)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            found = re.search(r"\((\d+) pixels\)", str(exc))
+            raise _too_large(path, f"{int(found[1]):,}" if found else "too many") from None
+
+
 def load_rgb(path: Path, size: int) -> np.ndarray:
     """Decode a JPEG/PNG to a (size, size, 3) uint8 array; greyscale is repeated into 3 channels."""
     try:
-        with Image.open(path) as image:
-            image.load()  # forces a full decode so truncated files fail here, not later
+        with _open(path) as image:
             _check_square(path, image.height, image.width)
+            image.load()  # forces a full decode so truncated files fail here, not later
             rgb = image.convert("RGB")
     except BadInputError:
         raise
@@ -67,9 +87,14 @@ def _fits_planes(path: Path) -> np.ndarray:
     try:
         with fits.open(path, memmap=False) as hdus:
             for hdu in hdus:
+                shape = [hdu.header.get(f"NAXIS{axis}", 0) for axis in range(1, hdu.header.get("NAXIS", 0) + 1)]
+                if len(shape) in (2, 3) and shape[0] * shape[1] > MAX_PIXELS:
+                    raise _too_large(path, f"{shape[0]:,} x {shape[1]:,}")
                 if hdu.data is not None and hdu.data.ndim in (2, 3):
                     data = np.asarray(hdu.data, dtype=np.float32)
                     return data[None] if data.ndim == 2 else data
+    except BadInputError:
+        raise
     except (OSError, TypeError, ValueError) as exc:
         raise BadInputError(errors.UNREADABLE_IMAGE, f"{path}: cannot read FITS ({exc})") from exc
     raise BadInputError(errors.UNREADABLE_IMAGE, f"{path}: FITS file has no 2-D image or 3-D cube")

@@ -208,6 +208,10 @@ class ImageInputs:
     split: str | None = None  # with records: only this split
     skip_bad: bool = False  # with folders: skip unreadable or wrong-size images (counted)
 
+    def paths(self) -> list[tuple[str, Path | None]]:
+        """The inputs by name, for the check that no output replaces them."""
+        return [("records", self.records), ("images folder", self.images), ("FITS folder", self.fits)]
+
     def open(self, image: ImageSpec) -> RecordSource | FolderSource:
         """The source, with folder images resized to ``image`` (the frame a model was trained on)."""
         given = [p for p in (self.records, self.images, self.fits) if p is not None]

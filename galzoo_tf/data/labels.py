@@ -16,6 +16,8 @@ from galzoo_tf import errors
 from galzoo_tf.errors import BadInputError
 from galzoo_tf.schema import Schema
 
+MAX_COUNT = 2**53  # the largest count a float parse keeps exact; sums of a few stay far inside int64
+
 
 class RowProblems:
     """Collects the first problem of each bad row; raises the first one unless bad rows are skipped."""
@@ -70,6 +72,11 @@ def _whole_numbers(frame: pd.DataFrame, column: str, problems: RowProblems) -> n
     problems.flag(bad, errors.NON_INTEGER_COUNT,
                   lambda i: f"{column} is {shown_value(raw.iloc[i])}, not a whole number of votes")
     values[bad] = 0
+    too_large = np.abs(values) > MAX_COUNT
+    problems.flag(too_large, errors.COUNT_OUT_OF_RANGE,
+                  lambda i: f"{column} is {shown_value(raw.iloc[i])}, too large to be a count of votes (more than "
+                            f"2^53; an int64 would wrap)")
+    values[too_large] = 0
     negative = values < 0
     problems.flag(negative, errors.NEGATIVE_COUNT, lambda i: f"{column} is {int(values[i])}, a negative count")
     return values.astype(np.int64)

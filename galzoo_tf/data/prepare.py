@@ -37,11 +37,14 @@ from galzoo_tf.data.sources.gz2 import gz2_min_votes, load_gz2
 from galzoo_tf.data.sources.table import Catalogue
 from galzoo_tf.engine import Engine
 from galzoo_tf.errors import BadInputError
-from galzoo_tf.fileio import write_json_atomic
+from galzoo_tf.fileio import corrupt_files, read_json, write_json_atomic
+from galzoo_tf.outputs import Output, remove_written, writing
 from galzoo_tf.plots import record_montage
 from galzoo_tf.schema import load_schema
+from galzoo_tf.signals import die_with_parent
 
 CHUNK = 16  # images per worker task: large enough to amortise IPC, small for a smooth progress bar
+MONTAGE = "montage.png"  # sample galaxies beside simulated records
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -78,6 +81,7 @@ class PrepareSummary:
     up_to_date: bool = False
     size: int = 0  # side in pixels of the stored images
     montage: Path | None = None  # sample galaxies beside the records (prepare_synthetic)
+    blank_images: int = 0  # written, but every pixel 0: worth a warning
 
 
 def _records():
@@ -173,7 +177,8 @@ def fingerprint(catalogue: Catalogue, options: PrepareOptions) -> str:
     digest = hashlib.sha256()
     shaping = {k: v for k, v in asdict(options).items() if k != "skip_bad"}
     digest.update(json.dumps([FORMAT, catalogue.schema.name, shaping], sort_keys=True).encode())
-    digest.update(pd.util.hash_pandas_object(catalogue.table, index=False).to_numpy().tobytes())
+    table = catalogue.table.drop(columns=["row"], errors="ignore")  # where a galaxy was, for messages only
+    digest.update(pd.util.hash_pandas_object(table, index=False).to_numpy().tobytes())
     return digest.hexdigest()
 
 
@@ -187,19 +192,34 @@ class _Columns:
     floats: np.ndarray
     int_names: list[str]
     float_names: list[str]
+    rows: np.ndarray  # 1-based data rows of the catalogue file (0: none, e.g. simulated galaxies)
+    label: str  # the catalogue file's name, as its own checks name it
 
     @classmethod
     def of(cls, catalogue: Catalogue) -> _Columns:
         table = catalogue.table
+        rows = table["row"].to_numpy(dtype=np.int64) if "row" in table else np.zeros(len(table), np.int64)
         return cls(table["id"].astype(str).to_numpy(), table["split"].astype(str).to_numpy(),
                    table[catalogue.int_features].to_numpy(dtype=np.int64),
                    table[catalogue.float_features].to_numpy(dtype=np.float64),
-                   catalogue.int_features, catalogue.float_features)
+                   catalogue.int_features, catalogue.float_features, rows, catalogue.label)
+
+    def where(self, position: int) -> str:
+        """A galaxy as messages name it: its catalogue row and id, as the catalogue checks do."""
+        if self.rows[position]:
+            return f"{self.label}: row {self.rows[position]} (id {self.ids[position]})"
+        return f"galaxy {self.ids[position]}"
+
+
+def is_blank(image: bytes) -> bool:
+    """A raw image whose every byte is 0 (an empty cutout: all-zero FITS or black JPEG)."""
+    return image.count(0) == len(image)
 
 
 def _examples(columns: _Columns, rows: np.ndarray, loaded: Iterator[list], skipped: Counter,
               skip_bad: bool, on_image: Callable[[], None]) -> Iterator[bytes]:
-    """Serialised records of one shard, pulling decoded images in order from the workers."""
+    """Serialised records of one shard, pulling decoded images in order from the workers; blank images are
+    counted in ``skipped["blank"]`` (kept: a warning, not a refusal)."""
     position = 0
     while position < len(rows):
         for image in next(loaded):
@@ -208,36 +228,61 @@ def _examples(columns: _Columns, rows: np.ndarray, loaded: Iterator[list], skipp
             on_image()
             if isinstance(image, BadInputError):
                 if not skip_bad:
-                    raise BadInputError(image.reason, f"galaxy {columns.ids[row]}: {image.message}")
+                    raise BadInputError(image.reason, f"{columns.where(row)}: {image.message}")
                 skipped[image.reason] += 1
                 continue
+            if is_blank(image):
+                skipped["blank"] += 1
             yield _records().encode_example(
                 columns.ids[row], image, dict(zip(columns.int_names, columns.ints[row], strict=True)),
                 dict(zip(columns.float_names, columns.floats[row], strict=True)), columns.splits[row])
 
 
+def _held(path: Path, overwrite: bool) -> dict | None:
+    """A state file or manifest of an earlier prepare; a damaged one is an error, unless it is to be replaced."""
+    if not path.is_file():
+        return None
+    try:
+        return read_json(path)
+    except BadInputError:
+        if overwrite:
+            return {"fingerprint": None, "shards": {}}
+        raise
+
+
 def _load_state(out: Path, key: str, overwrite: bool) -> dict:
-    """Finished shards of an earlier run with the same fingerprint; refuses to mix different runs."""
-    state_path = out / STATE
-    manifest_path = out / MANIFEST
-    previous = None
-    if state_path.is_file():
-        previous = json.loads(state_path.read_text())
-    elif manifest_path.is_file():
-        previous = {"fingerprint": json.loads(manifest_path.read_text()).get("fingerprint"), "shards": {}}
+    """Finished shards of an earlier run with the same fingerprint; refuses to mix different runs.
+
+    ``overwrite`` deletes only what the earlier prepare wrote (the shards its state file and manifest
+    list, both files and the montage), never another file in the folder.
+    """
+    state, manifest = _held(out / STATE, overwrite), _held(out / MANIFEST, overwrite)
+    previous = state or (manifest and {"fingerprint": manifest.get("fingerprint"), "shards": {}})
     if previous is None or previous.get("fingerprint") == key:
         return previous or {"fingerprint": key, "shards": {}}
     if not overwrite:
         raise BadInputError("output exists", f"{out} holds records from another prepare (other inputs or "
                                              "options); choose a new --out or pass --overwrite")
-    for path in out.glob("*.tfrecord"):
-        path.unlink()
-    manifest_path.unlink(missing_ok=True)
+    shards = [info["file"] for info in (state or {}).get("shards", {}).values()]
+    shards += [shard["file"] for shard in (manifest or {}).get("shards", [])]
+    remove_written(out, [*sorted(set(shards)), MANIFEST, STATE, MONTAGE])
     return {"fingerprint": key, "shards": {}}
 
 
+def record_output(out: Path) -> Output:
+    """A record folder as an output: galzoo's own when it holds a manifest or a prepare's state file."""
+    return Output.directory(out, markers=(MANIFEST, STATE))
+
+
+def _input_paths(catalogue: Catalogue) -> list[tuple[str, str]]:
+    return [(name, info["path"]) for name, info in catalogue.inputs.items() if "path" in info]
+
+
 def _shard_done(out: Path, info: dict | None) -> bool:
-    return bool(info) and (out / info["file"]).is_file() and (out / info["file"]).stat().st_size == info["bytes"]
+    """A shard of the state file that is on disk intact (a damaged one is written again)."""
+    path = out / info["file"] if info else None
+    return bool(path and path.is_file() and path.stat().st_size == info["bytes"]
+                and not corrupt_files({path: info["sha256"]}))
 
 
 def write_records(catalogue: Catalogue, out: Path, options: PrepareOptions, workers: int = 2,
@@ -261,26 +306,32 @@ def write_records(catalogue: Catalogue, out: Path, options: PrepareOptions, work
         table = table.assign(split=assign_splits(len(table), options.seed, options.test_size,
                                                  options.val_fraction))
     catalogue = replace(catalogue, table=table)
-    spec = image_spec(catalogue, options)
-    key = fingerprint(catalogue, options)
-    out.mkdir(parents=True, exist_ok=True)
-    state = _load_state(out, key, overwrite)
-    plan = plan_shards(table, options.seed, options.shard_size)
-    todo = [(name, rows) for name, rows in plan if not _shard_done(out, state["shards"].get(name))]
-    if not todo and (out / MANIFEST).is_file():
-        manifest = _records().read_manifest(out)
-        if manifest.get("fingerprint") == key:
-            return PrepareSummary(out, manifest["splits"], manifest["cuts"], Counter(manifest["skipped"]),
-                                  0, len(plan), time.perf_counter() - start, up_to_date=True, size=spec.shape[0])
-    if engine is None:
-        _write_shards(catalogue, out, todo, spec, options.skip_bad, workers, progress, state)
-    else:
-        _write_shards_on(engine, catalogue, out, todo, spec, options.skip_bad, progress, state)
-    shards = [state["shards"][name] for name, _ in plan]
-    manifest = build_manifest(catalogue, options, spec, key, shards)
-    write_json_atomic(out / MANIFEST, manifest)
-    return PrepareSummary(out, manifest["splits"], manifest["cuts"], Counter(manifest["skipped"]),
-                          len(todo), len(plan) - len(todo), time.perf_counter() - start, size=spec.shape[0])
+    with writing([record_output(out)], _input_paths(catalogue)):
+        spec = image_spec(catalogue, options)
+        key = fingerprint(catalogue, options)
+        out.mkdir(parents=True, exist_ok=True)
+        state = _load_state(out, key, overwrite)
+        plan = plan_shards(table, options.seed, options.shard_size)
+        todo = [(name, rows) for name, rows in plan if not _shard_done(out, state["shards"].get(name))]
+        if not todo and (out / MANIFEST).is_file():
+            manifest = _records().read_manifest(out)
+            if manifest.get("fingerprint") == key:
+                return _summary(out, manifest, 0, len(plan), start, up_to_date=True)
+        if engine is None:
+            _write_shards(catalogue, out, todo, spec, options.skip_bad, workers, progress, state)
+        else:
+            _write_shards_on(engine, catalogue, out, todo, spec, options.skip_bad, progress, state)
+        shards = [state["shards"][name] for name, _ in plan]
+        manifest = build_manifest(catalogue, options, spec, key, shards)
+        write_json_atomic(out / MANIFEST, manifest)
+        return _summary(out, manifest, len(todo), len(plan) - len(todo), start)
+
+
+def _summary(out: Path, manifest: dict, written: int, reused: int, start: float, up_to_date: bool = False
+             ) -> PrepareSummary:
+    return PrepareSummary(out, manifest["splits"], manifest["cuts"], Counter(manifest["skipped"]), written, reused,
+                          time.perf_counter() - start, up_to_date=up_to_date, size=manifest["image"]["shape"][0],
+                          blank_images=manifest.get("blank_images", 0))
 
 
 def _write_shards(catalogue: Catalogue, out: Path, todo: list[tuple[str, np.ndarray]], spec: ImageSpec,
@@ -300,7 +351,8 @@ def _write_shards(catalogue: Catalogue, out: Path, todo: list[tuple[str, np.ndar
     chunks = ((items.iloc[rows[i:i + CHUNK]].to_dict("records"), spec.shape, spec.encoding)
               for _, rows in todo for i in range(0, len(rows), CHUNK))
     executor: Executor = (_InProcess() if workers <= 0 else
-                          ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")))
+                          ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                              initializer=die_with_parent))
     try:
         loaded = bounded_map(executor, catalogue.loader, chunks, window=4 * max(workers, 1))
         for name, rows in todo:
@@ -319,6 +371,7 @@ class ShardJob:
     loader: Callable
     int_names: list[str]
     float_names: list[str]
+    label: str
 
 
 @dataclass(frozen=True)
@@ -331,6 +384,7 @@ class ShardBlock:
     splits: np.ndarray
     ints: np.ndarray
     floats: np.ndarray
+    rows: np.ndarray
 
 
 def _write_shard(out: Path, name: str, columns: _Columns, rows: np.ndarray, loaded: Iterator[list],
@@ -338,7 +392,8 @@ def _write_shard(out: Path, name: str, columns: _Columns, rows: np.ndarray, load
     """Write one shard atomically from its rows and their decoded images; its info for the state file."""
     skipped: Counter = Counter()
     info = _records().write_shard(out / name, _examples(columns, rows, loaded, skipped, skip_bad, on_image))
-    return {**info, "split": name.split("-")[0], "skipped": dict(skipped)}
+    blank = skipped.pop("blank", 0)
+    return {**info, "split": name.split("-")[0], "skipped": dict(skipped), "blank": blank}
 
 
 def _record_shard(out: Path, state: dict, name: str, info: dict) -> None:
@@ -349,7 +404,8 @@ def _record_shard(out: Path, state: dict, name: str, info: dict) -> None:
 
 def write_shard_block(block: ShardBlock, job: ShardJob) -> dict:
     """Worker side: load the block's images and write its shard atomically; returns the shard's info."""
-    columns = _Columns(block.ids, block.splits, block.ints, block.floats, job.int_names, job.float_names)
+    columns = _Columns(block.ids, block.splits, block.ints, block.floats, job.int_names, job.float_names,
+                       block.rows, job.label)
     loaded = (job.loader(block.items[i:i + CHUNK], job.spec.shape, job.spec.encoding)
               for i in range(0, len(block.items), CHUNK))
     return _write_shard(Path(job.out), block.name, columns, np.arange(len(block.ids)), loaded, job.skip_bad,
@@ -361,9 +417,10 @@ def _write_shards_on(engine: Engine, catalogue: Catalogue, out: Path, todo: list
     """One task per pending shard on ``engine``; the state file records each shard as it lands."""
     columns = _Columns.of(catalogue)
     items = catalogue.table[list(catalogue.item_columns)]
-    job = ShardJob(str(out), spec, skip_bad, catalogue.loader, columns.int_names, columns.float_names)
+    job = ShardJob(str(out), spec, skip_bad, catalogue.loader, columns.int_names, columns.float_names,
+                   columns.label)
     blocks = [ShardBlock(name, items.iloc[rows].to_dict("records"), columns.ids[rows], columns.splits[rows],
-                         columns.ints[rows], columns.floats[rows]) for name, rows in todo]
+                         columns.ints[rows], columns.floats[rows], columns.rows[rows]) for name, rows in todo]
     total, done = sum(len(b.ids) for b in blocks), 0
     for block, info in engine.run(write_shard_block, blocks, job):
         _record_shard(out, state, block.name, info)
@@ -401,6 +458,8 @@ def build_manifest(catalogue: Catalogue, options: PrepareOptions, spec: ImageSpe
         "inputs": catalogue.inputs,
         "cuts": [list(cut) for cut in cuts],
         "skipped": dict(catalogue.skipped + image_skips),
+        "warnings": list(catalogue.warnings),
+        "blank_images": sum(shard.get("blank", 0) for shard in shards),
         "splits": splits,
         "total": sum(splits.values()),
         "shards": [{k: s[k] for k in ("file", "split", "count", "bytes", "sha256")} for s in shards],
@@ -434,16 +493,23 @@ class PrepareRun:
     warn: Callable[[str], None] = print
 
     def read(self, doing: str, load: Callable[[], Catalogue]) -> Catalogue:
-        """The source's catalogue, read and checked under the ``status`` display."""
+        """The source's catalogue, read and checked under the ``status`` display; its warnings go to ``warn``."""
         with self.status(doing):
-            return load()
+            catalogue = load()
+        for warning in catalogue.warnings:
+            self.warn(warning)
+        return catalogue
 
     def write(self, catalogue: Catalogue, out: Path, options: PrepareOptions) -> PrepareSummary:
-        """``write_records`` on the engine, under the ``counting`` display."""
+        """``write_records`` on the engine, under the ``counting`` display; blank images are one warning."""
         workers = (os.cpu_count() or 1) if self.workers is None else self.workers
         with self.engine() as engine, self.counting("writing records") as progress:
-            return write_records(catalogue, out, options, workers=workers, progress=progress,
-                                 overwrite=self.overwrite, engine=engine)
+            summary = write_records(catalogue, out, options, workers=workers, progress=progress,
+                                    overwrite=self.overwrite, engine=engine)
+        if summary.blank_images:
+            self.warn(f"{summary.blank_images:,} images are blank (every pixel 0); they are written, but check "
+                      "those cutouts")
+        return summary
 
 
 def prepare_gz2(out: Path, options: PrepareOptions, run: PrepareRun | None = None, *, catalogue: Path | None = None,
@@ -458,18 +524,21 @@ def prepare_gz2(out: Path, options: PrepareOptions, run: PrepareRun | None = Non
     ...             images=Path("images"), mapping=Path("gz2_filename_mapping.csv"),
     ...             min_votes=["bar=10"])  # doctest: +SKIP"""
     run = run or PrepareRun()
-    if download is not None:
-        with run.transferring() as progress:
-            fetched = download_gz2(download, mirror=mirror, progress=progress, warn=run.warn)
-        catalogue = catalogue or fetched["catalogue"]
-        mapping = mapping or fetched["mapping"]
-        images = images or fetched["images"]
-    if catalogue is None or images is None:
-        raise BadInputError("bad option", "give --catalogue and --images, or --download")
-    cuts = gz2_min_votes(min_votes)
-    source = run.read("reading and checking the catalogue", lambda: load_gz2(
-        catalogue, images, mapping=mapping, keep_stripe82=keep_stripe82, min_votes=cuts, skip_bad=options.skip_bad))
-    return run.write(source, out, options)
+    inputs = [("catalogue", catalogue), ("images folder", images), ("mapping", mapping), ("download folder", download)]
+    with writing([record_output(out)], inputs):
+        if download is not None:
+            with run.transferring() as progress:
+                fetched = download_gz2(download, mirror=mirror, progress=progress, warn=run.warn)
+            catalogue = catalogue or fetched["catalogue"]
+            mapping = mapping or fetched["mapping"]
+            images = images or fetched["images"]
+        if catalogue is None or images is None:
+            raise BadInputError("bad option", "give --catalogue and --images, or --download")
+        cuts = gz2_min_votes(min_votes)
+        source = run.read("reading and checking the catalogue", lambda: load_gz2(
+            catalogue, images, mapping=mapping, keep_stripe82=keep_stripe82, min_votes=cuts,
+            skip_bad=options.skip_bad))
+        return run.write(source, out, options)
 
 
 def prepare_folder(images: Path, labels: Path, out: Path, options: PrepareOptions, run: PrepareRun | None = None, *,
@@ -478,9 +547,10 @@ def prepare_folder(images: Path, labels: Path, out: Path, options: PrepareOption
     ``schema`` (a shipped name or a tree .json), without galaxies below the ``min_votes`` (``QUESTION=N``)."""
     run = run or PrepareRun()
     tree = load_schema(schema)
-    source = run.read("reading and checking the labels", lambda: load_folder(
-        images, labels, schema=tree, min_votes=parse_min_votes(min_votes, tree), skip_bad=options.skip_bad))
-    return run.write(source, out, options)
+    with writing([record_output(out)], [("images folder", images), ("labels", labels)]):
+        source = run.read("reading and checking the labels", lambda: load_folder(
+            images, labels, schema=tree, min_votes=parse_min_votes(min_votes, tree), skip_bad=options.skip_bad))
+        return run.write(source, out, options)
 
 
 def prepare_fits(images: Path, table: Path, out: Path, options: PrepareOptions,
@@ -488,11 +558,12 @@ def prepare_fits(images: Path, table: Path, out: Path, options: PrepareOptions,
     """`galzoo prepare fits`: the records of FITS cutouts and a table of morphological parameters; with
     ``options.size`` None the cutouts keep the first one's side (its pixel scale, as the table assumes)."""
     run = run or PrepareRun()
-    source = run.read("reading and checking the table",
-                      lambda: load_fits_parameters(images, table, skip_bad=options.skip_bad))
-    if options.size is None:
-        options = replace(options, size=native_side(source.table["path"]))
-    return run.write(source, out, options)
+    with writing([record_output(out)], [("images folder", images), ("table", table)]):
+        source = run.read("reading and checking the table",
+                          lambda: load_fits_parameters(images, table, skip_bad=options.skip_bad))
+        if options.size is None:
+            options = replace(options, size=native_side(source.table["path"]))
+        return run.write(source, out, options)
 
 
 def prepare_synthetic(n: int, out: Path, options: PrepareOptions, run: PrepareRun | None = None, *,
@@ -506,7 +577,8 @@ def prepare_synthetic(n: int, out: Path, options: PrepareOptions, run: PrepareRu
     from galzoo_tf.data.sources.synthetic import load_synthetic  # GalSim: imported only to simulate (~0.7 s)
 
     run = run or PrepareRun()
-    source = run.read("drawing galaxies and volunteers", lambda: load_synthetic(
-        n, seed=options.seed, survey=survey, overdispersion=overdispersion))
-    summary = run.write(source, out, replace(options, size=source.image_spec.shape[0]))
-    return replace(summary, montage=record_montage(out, Path(out) / "montage.png"))
+    with writing([record_output(out)]):
+        source = run.read("drawing galaxies and volunteers", lambda: load_synthetic(
+            n, seed=options.seed, survey=survey, overdispersion=overdispersion))
+        summary = run.write(source, out, replace(options, size=source.image_spec.shape[0]))
+        return replace(summary, montage=record_montage(out, Path(out) / MONTAGE))

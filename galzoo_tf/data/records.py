@@ -8,7 +8,6 @@ to a temporary name and renamed, so a shard on disk under its final name is comp
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import tensorflow as tf
 
 from galzoo_tf.data.layout import FORMAT, MANIFEST, ImageSpec
 from galzoo_tf.errors import BadInputError
-from galzoo_tf.fileio import replaced_atomically, sha256_file
+from galzoo_tf.fileio import corrupt_files, read_json, replaced_atomically, sha256_file
 
 
 def encode_example(galaxy_id: str, image: bytes, ints: Mapping[str, int],
@@ -70,38 +69,47 @@ def parser(manifest: Mapping):
 
 
 def read_manifest(directory: str | Path) -> dict:
-    """Load ``manifest.json`` of a record folder, with a clear error if it is absent or foreign."""
+    """Load ``manifest.json`` of a record folder, with a clear error if it is absent, damaged or foreign."""
     path = Path(directory) / MANIFEST
     if not path.is_file():
         raise BadInputError("no manifest", f"{directory}: no {MANIFEST}; run `galzoo prepare` to make records")
-    manifest = json.loads(path.read_text())
+    manifest = read_json(path)
     if manifest.get("format") != FORMAT:
         raise BadInputError("no manifest", f"{path}: not a galzoo record manifest (format {manifest.get('format')!r})")
     return manifest
 
 
-def shard_paths(directory: str | Path, manifest: Mapping, split: str | None = None,
-                verify: bool = False) -> list[str]:
-    """Shard files of ``split`` (all when None), checked against the manifest's sizes or hashes."""
+def shard_paths(directory: str | Path, manifest: Mapping, split: str | None = None) -> list[str]:
+    """Shard files of ``split`` (all when None), each checked against the manifest's size and sha256.
+
+    Same-size corruption (flipped bytes) is caught too: every shard is hashed the first time a
+    stage reads it, and the verdict is kept by size and mtime (``fileio.corrupt_files``).
+    """
     directory = Path(directory)
-    paths = []
+    expected = {}
     for shard in manifest["shards"]:
         if split is not None and shard["split"] != split:
             continue
         path = directory / shard["file"]
         if not path.is_file():
             raise BadInputError("missing shard", f"{path}: shard listed in the manifest is missing")
-        if path.stat().st_size != shard["bytes"] or (verify and sha256_file(path) != shard["sha256"]):
-            raise BadInputError("corrupt shard", f"{path}: shard is truncated or changed since prepare "
-                                                 "(size or sha256 differs from the manifest)")
-        paths.append(str(path))
-    return paths
+        if path.stat().st_size != shard["bytes"]:
+            raise _corrupt(path, "its size differs from the manifest's")
+        expected[path] = shard["sha256"]
+    for path in corrupt_files(expected)[:1]:
+        raise _corrupt(path, "its sha256 differs from the manifest's")
+    return [str(path) for path in expected]
 
 
-def read_records(directory: str | Path, split: str | None = None, verify: bool = False) -> tf.data.Dataset:
+def _corrupt(path: Path, why: str) -> BadInputError:
+    return BadInputError("corrupt shard", f"{path}: shard is damaged or changed since prepare ({why}); run the "
+                                          "same `galzoo prepare` again to rewrite it")
+
+
+def read_records(directory: str | Path, split: str | None = None) -> tf.data.Dataset:
     """Parsed records of one split (or all), in shard order; shards are checked first."""
     manifest = read_manifest(directory)
-    paths = shard_paths(directory, manifest, split, verify)
+    paths = shard_paths(directory, manifest, split)
     return tf.data.TFRecordDataset(paths).map(parser(manifest), num_parallel_calls=tf.data.AUTOTUNE,
                                               deterministic=True)
 

@@ -22,6 +22,8 @@ PARAMETER_OUTPUTS = 9  # 3 means, 3 log-variances, 3 off-diagonals of L (GaMPEN 
 VGG_BLOCKS = ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3))  # (filters, convolutions) per block
 DENSE_UNITS = 4096
 
+STN_LAYER = "stn"  # the spatial transformer: GaMPEN's first layer, which crops each galaxy
+
 
 def scaled(units: int, width: float) -> int:
     return max(1, round(units * width))
@@ -110,7 +112,7 @@ def build_gampen_model(input_shape: tuple[int, int, int], dropout: float = 7e-4,
     """Functional GaMPEN: image -> STN -> VGG trunk (MC dropout throughout) -> 9 float32 outputs."""
     regulariser = _regulariser(l2)
     inputs = keras.Input(shape=input_shape, name="image")
-    x = SpatialTransformer(width, name="stn")(inputs)
+    x = SpatialTransformer(width, name=STN_LAYER)(inputs)
     first, count = True, 0
     for block, (filters, convolutions) in enumerate(VGG_BLOCKS):
         for conv in range(convolutions):

@@ -15,7 +15,6 @@ starts in a second.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +26,8 @@ from scipy.stats import binom
 from galzoo_tf import __version__
 from galzoo_tf.catalogues.formats import PROVENANCE, read_part
 from galzoo_tf.errors import BadInputError
-from galzoo_tf.fileio import sha256_file, write_json_atomic
+from galzoo_tf.fileio import read_json, sha256_file, write_json_atomic
+from galzoo_tf.outputs import Output, writing
 from galzoo_tf.plots import figure_grid
 
 LEVELS = (0.68, 0.95)
@@ -83,7 +83,7 @@ def read_catalogue(path: Path) -> dict[str, np.ndarray]:
         if not (path / PROVENANCE).is_file():
             raise BadInputError("unfinished output", f"{path}: no {PROVENANCE}; finish the partitioned prediction "
                                                      "first (re-run the same galzoo predict)")
-        parts = [read_part(path / name) for name in json.loads((path / PROVENANCE).read_text())["parts"]]
+        parts = [read_part(path / name) for name in read_json(path / PROVENANCE)["parts"]]
         return {name: np.concatenate([np.asarray(p[name]) for p in parts if len(p)]) for name in parts[0].colnames}
     if not path.is_file():
         raise BadInputError("missing file", f"{path}: no such catalogue")
@@ -155,16 +155,30 @@ def population_fraction(catalogue: Path, probability_column: str | None = None, 
     >>> result.summary["mean"], result.summary["intervals"]["68%"]  # doctest: +SKIP
     """
     catalogue, options = Path(catalogue), options or FractionOptions()
+    if out is None:
+        return _fraction(catalogue, probability_column, answer, threshold, options)
+    out = Path(out)
+    with writing([Output.file(out, also=[histogram_path(out)])], [("catalogue", catalogue)]):
+        return _fraction(catalogue, probability_column, answer, threshold, options, out)
+
+
+def histogram_path(out: Path) -> Path:
+    """The histogram of the draws beside the summary (``NAME.png``)."""
+    return out.with_suffix(".png")
+
+
+def _fraction(catalogue: Path, probability_column: str | None, answer: str | None, threshold: float,
+              options: FractionOptions, out: Path | None = None) -> FractionResult:
+    """``population_fraction`` once its outputs are checked and locked."""
     probabilities, naive, feature = catalogue_probabilities(read_catalogue(catalogue), probability_column, answer,
                                                             threshold)
     samples = fraction_samples(probabilities, options)
     summary = summarise_fraction(samples, naive, len(probabilities))
     if out is None:
         return FractionResult(feature, summary)
-    out = Path(out)
     inputs = {"catalogue": str(catalogue.resolve())}
     if catalogue.is_file():
         inputs["sha256"] = sha256_file(catalogue)
     write_json_atomic(out, {"galzoo_version": __version__, "seed": options.seed, "feature": feature,
                             "input": inputs, **summary})
-    return FractionResult(feature, summary, out, plot_fraction(out.with_suffix(".png"), samples, summary, feature))
+    return FractionResult(feature, summary, out, plot_fraction(histogram_path(out), samples, summary, feature))

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from galzoo_tf.outputs import Output, writing
 from galzoo_tf.tasks.registry import load_model, load_models, task_of
-from galzoo_tf.tasks.requests import CalibrateRequest, CalibrationReport
+from galzoo_tf.tasks.requests import REPORT, CalibrateRequest, CalibrationReport
 
 
 def calibrate_model(model_dir: Path, data: Path, out: Path, request: CalibrateRequest,
@@ -20,6 +21,10 @@ def calibrate_model(model_dir: Path, data: Path, out: Path, request: CalibrateRe
     >>> report.result["recalibrated"]["dropout_rate"]  # doctest: +SKIP
     0.7
     """
-    model, data, out = load_model(model_dir), Path(data), Path(out)
-    members = load_models(ensemble, model.task) if ensemble else []
-    return task_of([model]).calibrate(model, data, out, request, members, progress)
+    data, out = Path(data), Path(out)
+    inputs = [("model directory", model_dir), ("records", data), ("expert labels", request.expert_labels),
+              *[("ensemble model", member) for member in ensemble]]
+    with writing([Output.directory(out, markers=(REPORT,))], inputs):
+        model = load_model(model_dir)
+        members = load_models(ensemble, model.task) if ensemble else []
+        return task_of([model]).calibrate(model, data, out, request, members, progress)

@@ -9,7 +9,7 @@ from galzoo_tf.errors import BadInputError
 from galzoo_tf.tasks.base import Task
 from galzoo_tf.tasks.parameters.task import ParameterTask
 from galzoo_tf.tasks.votes.task import VoteTask
-from galzoo_tf.training.model_dir import SIDECAR, SavedModel, load_keras, read_sidecar
+from galzoo_tf.training.model_dir import FINAL, SIDECAR, SavedModel, load_keras, read_sidecar
 
 TASKS: dict[str, Task] = {task.name: task for task in (VoteTask(), ParameterTask())}
 
@@ -44,7 +44,15 @@ def load_model(path: str | Path, task: str | None = None) -> SavedModel:
         raise BadInputError("not a model", f"{path}: a {name!r} model, not a {task} model")
     if name not in TASKS:
         raise BadInputError("not a model", f"{path}: unknown task {name!r} in {SIDECAR}")
-    return TASKS[name].saved_model(path, load_keras(path), sidecar)
+    model = load_keras(path)
+    try:
+        return TASKS[name].saved_model(path, model, sidecar)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        if isinstance(exc, BadInputError):
+            raise
+        raise BadInputError("not a model", f"{path}: {SIDECAR} and {FINAL} do not describe one galzoo {name} "
+                                           f"model ({type(exc).__name__}: {exc}); the directory was edited or "
+                                           "holds a foreign model") from None
 
 
 def load_models(paths: Sequence[str | Path], task: str | None = None) -> list[SavedModel]:

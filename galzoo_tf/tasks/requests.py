@@ -10,6 +10,8 @@ from pathlib import Path
 
 from galzoo_tf.errors import BadInputError
 
+REPORT = "calibration.json"  # the report every task writes in calibrate's --out
+
 
 @dataclass(frozen=True)
 class PredictRequest:

@@ -11,9 +11,9 @@ model, its loss and its datasets.
 
 from __future__ import annotations
 
-import json
 import math
 import shutil
+from contextlib import nullcontext
 from dataclasses import asdict
 from pathlib import Path
 
@@ -22,13 +22,14 @@ import tensorflow as tf
 
 from galzoo_tf import __version__
 from galzoo_tf.data import records
-from galzoo_tf.fileio import replaced_atomically, write_json_atomic
+from galzoo_tf.fileio import read_json, replaced_atomically, write_json_atomic
+from galzoo_tf.outputs import Output, writing
 from galzoo_tf.tasks.base import TrainingRun
 from galzoo_tf.tasks.registry import task_named
 from galzoo_tf.training.callbacks import EpochCheckpoint, ResumableEarlyStopping, ResumableReduceLR
 from galzoo_tf.training.config import TrainConfig, TrainingError, TrainResult
 from galzoo_tf.training.distributed import fit_distributed
-from galzoo_tf.training.model_dir import BEST, CHECKPOINT, FINAL, LEGACY_TASK, RUN_CONFIG, SIDECAR, STATE
+from galzoo_tf.training.model_dir import BEST, CHECKPOINT, FINAL, LEGACY_TASK, RUN_CONFIG, SIDECAR, STATE, load_keras
 from galzoo_tf.training.strategy import is_chief, make_strategy, set_precision
 
 __all__ = ["TrainConfig", "TrainResult", "TrainingError", "train"]
@@ -44,7 +45,7 @@ def _prepare_dir(out: Path, config: TrainConfig, resume: bool) -> dict | None:
     sidecar, state = out / SIDECAR, out / STATE
     for path in (sidecar, out / RUN_CONFIG):
         if path.is_file():
-            held = _purpose(json.loads(path.read_text()))
+            held = _purpose(read_json(path))
             if held != _purpose(asdict(config)):
                 raise TrainingError("foreign model dir", f"{out} holds a model for {held}, not "
                                                          f"{_purpose(asdict(config))}; choose another --out")
@@ -52,16 +53,19 @@ def _prepare_dir(out: Path, config: TrainConfig, resume: bool) -> dict | None:
         raise TrainingError("model exists", f"{out} already holds a trained model; choose another --out")
     if state.is_file() and not resume:
         raise TrainingError("run exists", f"{out} holds an unfinished run; pass --resume to continue it")
-    out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(out / RUN_CONFIG, asdict(config))
-    return json.loads(state.read_text()) if resume and state.is_file() else None
+    return read_json(state) if resume and state.is_file() else None
+
+
+def model_output(out: Path) -> Output:
+    """A model directory as an output: galzoo's own when it holds a run's config, state, checkpoint or model."""
+    return Output.directory(out, markers=(SIDECAR, RUN_CONFIG, STATE, CHECKPOINT))
 
 
 def _model(out: Path, saved: dict | None, strategy: tf.distribute.Strategy, run: TrainingRun) -> keras.Model:
     """The checkpointed model when resuming, else the task's new compiled one, inside the strategy's scope."""
     with strategy.scope():
         if saved:
-            return keras.saving.load_model(out / CHECKPOINT, safe_mode=True)
+            return load_keras(out, CHECKPOINT)
         return run.build()
 
 
@@ -95,6 +99,15 @@ def train(data: Path, out: Path, config: TrainConfig, resume: bool = False, verb
     """
     strategy = make_strategy(config.strategy)  # first: multi-worker strategies must precede other TF work
     data, out = Path(data), Path(out)
+    chief = is_chief(strategy)
+    inputs = [("records", data), ("model to fine-tune", config.init_from)]
+    with writing([model_output(out)], inputs) if chief else nullcontext():  # workers write no model directory
+        return _train(data, out, config, resume, verbose, strategy, chief)
+
+
+def _train(data: Path, out: Path, config: TrainConfig, resume: bool, verbose: int | str,
+           strategy: tf.distribute.Strategy, chief: bool) -> TrainResult:
+    """``train`` once its output is checked and locked: build or restore, fit, and write the model directory."""
     task = task_named(config.task)
     config = task.configure(config)
     manifest = records.read_manifest(data)
@@ -106,8 +119,9 @@ def train(data: Path, out: Path, config: TrainConfig, resume: bool = False, verb
     set_precision(config.mixed_precision)
     first_epoch = saved["epoch"] if saved else 0
     steps = math.ceil(run.train_galaxies / config.batch_size)
-    model = _model(out, saved, strategy, run)
-    chief = is_chief(strategy)
+    model = _model(out, saved, strategy, run)  # before anything is written: a damaged checkpoint changes nothing
+    out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(out / RUN_CONFIG, asdict(config))
     callbacks, checkpoint = _callbacks(out, saved, config, chief)
     if first_epoch < config.epochs:  # a run killed after its last epoch resumes straight to _finish
         # known lengths: Keras then neither probes for the end of the data nor warns about it

@@ -9,7 +9,6 @@ Which task a directory holds is decided by ``galzoo_tf.tasks.load_model``, not h
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +19,8 @@ from galzoo_tf.data.augment import AugmentConfig
 from galzoo_tf.data.layout import ImageSpec
 from galzoo_tf.data.records import read_manifest
 from galzoo_tf.errors import BadInputError
-from galzoo_tf.fileio import sha256_file, write_json_atomic
+from galzoo_tf.fileio import read_json, sha256_file, write_json_atomic
+from galzoo_tf.outputs import Output, OutputLock
 
 CHECKPOINT, BEST, STATE = "checkpoint.keras", "best.keras", "train-state.json"
 FINAL, SIDECAR, RUN_CONFIG = "model.keras", "galzoo.json", "train-config.json"
@@ -64,18 +64,31 @@ class SavedModel:
 
 
 def read_sidecar(path: str | Path) -> tuple[Path, dict]:
-    """The directory and its ``galzoo.json``; a clear error unless both model files are there."""
+    """The directory and its ``galzoo.json``; a clear error unless both model files are there and readable."""
     path = Path(path)
+    if not path.is_dir():
+        raise BadInputError("not a model", f"{path}: no such model directory (from `galzoo train`)")
     for name in (FINAL, SIDECAR):
         if not (path / name).is_file():
             raise BadInputError("not a model", f"{path}: no {name}; pass a model directory written by "
                                                "`galzoo train` (it writes both when training ends)")
-    return path, json.loads((path / SIDECAR).read_text())
+    return path, read_json(path / SIDECAR)
 
 
-def load_keras(path: Path) -> keras.Model:
-    """``model.keras`` in safe mode (no Lambda layers, no pickles: galzoo's layers are registered)."""
-    return keras.saving.load_model(path / FINAL, safe_mode=True)
+def load_keras(path: Path, name: str = FINAL) -> keras.Model:
+    """``name`` (model.keras) of a model directory in safe mode (no Lambda layers, no pickles: galzoo's
+    layers are registered); a file Keras cannot load, or will not in safe mode, is one clear error."""
+    file = path / name
+    try:
+        return keras.saving.load_model(file, safe_mode=True)
+    except Exception as exc:  # Keras raises ValueError, OSError, zipfile and h5py errors, KeyError, TypeError
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "safe_mode" in str(exc):
+            raise BadInputError("unsafe model", f"{file}: refused in safe mode: it holds code Keras would have "
+                                                "to run to load it (e.g. a Lambda layer); galzoo loads only "
+                                                "models made of known layers") from None
+        raise BadInputError("broken model", f"{file}: cannot load the model ({reason}); the file is damaged, "
+                                            "truncated or not a Keras model of galzoo's") from None
 
 
 def record_dropout_rate(path: Path, rate: float, data: Path, split: str, criterion: str, **sampling) -> None:
@@ -92,5 +105,6 @@ def record_dropout_rate(path: Path, rate: float, data: Path, split: str, criteri
 
 def record_section(path: Path, name: str, value: dict, merge: bool = False) -> None:
     """Replace one section of galzoo.json (or, with ``merge``, update its keys), atomically, re-reading the file."""
-    sidecar = json.loads((path / SIDECAR).read_text())
-    write_json_atomic(path / SIDECAR, {**sidecar, name: {**sidecar.get(name, {}), **value} if merge else value})
+    with OutputLock(Output.directory(path, option="--model")):  # two calibrations never lose each other's section
+        sidecar = read_json(path / SIDECAR)
+        write_json_atomic(path / SIDECAR, {**sidecar, name: {**sidecar.get(name, {}), **value} if merge else value})

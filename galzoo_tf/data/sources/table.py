@@ -50,6 +50,8 @@ class Catalogue:
     loader: ImageLoader = images.load_chunk
     item_columns: tuple[str, ...] = ("path",)
     image_spec: ImageSpec | None = None  # fixed by the source, or inferred from the files
+    label: str = ""  # the catalogue file's name, as messages about its rows name it
+    warnings: list[str] = field(default_factory=list)  # accepted, but worth telling the user once
 
 
 Locator = Callable[[pd.DataFrame, RowProblems], list[str | None]]
@@ -159,7 +161,7 @@ def build_catalogue(frame: pd.DataFrame, *, source: str, label: str, schema: Sch
         problems.flag(~split.isin(SPLITS).to_numpy(), "bad split",
                       lambda i: f"split is {frame['split'].iloc[i]!r}, not one of {', '.join(SPLITS)}")
     keep, skipped = problems.resolve(skip_bad)
-    table = pd.concat([pd.DataFrame({"id": ids, "path": paths}), counts,
+    table = pd.concat([pd.DataFrame({"id": ids, "path": paths, "row": np.arange(1, len(frame) + 1)}), counts,
                        pd.DataFrame(floats_of(frame), index=frame.index)], axis=1)
     if split is not None:
         table["split"] = split
@@ -168,7 +170,19 @@ def build_catalogue(frame: pd.DataFrame, *, source: str, label: str, schema: Sch
     floats = [c for c in table.columns if c.startswith(("meta/", "truth/"))]
     return Catalogue(source, schema, table.reset_index(drop=True), list(counts.columns), floats, inputs,
                      [*cuts, *[(f"skipped: {reason}", n) for reason, n in sorted(skipped.items())], *vote_cuts],
-                     Counter(skipped))
+                     Counter(skipped), label=label, warnings=_vote_warnings(table, schema, votes))
+
+
+def _vote_warnings(table: pd.DataFrame, schema: Schema, votes: bool) -> list[str]:
+    """Galaxies kept with no vote for any question (N = 0 everywhere): they teach a vote model nothing."""
+    totals = [schema.total_key(q) for q in schema.questions if schema.total_key(q) in table.columns]
+    if not votes or not totals or table.empty:
+        return []
+    silent = int((table[totals] == 0).all(axis=1).sum())
+    if not silent:
+        return []
+    return [f"{silent:,} of {len(table):,} galaxies have no votes for any question (N = 0); they are written but "
+            "teach a vote model nothing (--min-votes QUESTION=1 leaves them out)"]
 
 
 def images_under(root: Path, frame: pd.DataFrame, label: str, schema: Schema) -> Locator:

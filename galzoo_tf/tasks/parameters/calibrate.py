@@ -34,7 +34,7 @@ from galzoo_tf.tasks.parameters.posterior import (
     summarise_parameters,
 )
 from galzoo_tf.tasks.parameters.targets import PARAMETERS, TRUTH_KEYS, check_parameters
-from galzoo_tf.tasks.requests import CalibrateRequest, CalibrationReport, ReportTable
+from galzoo_tf.tasks.requests import REPORT, CalibrateRequest, CalibrationReport, ReportTable
 from galzoo_tf.training.model_dir import record_dropout_rate
 
 PAPER_COVERAGE = {"bulge_to_total": (0.718, 0.969, 0.989), "r_e_arcsec": (0.681, 0.959, 0.983),
@@ -194,7 +194,7 @@ def calibrate_parameters(model: ParameterModel, data: Path, out: Path, options: 
     result.update({"split": options.split, "dropout_rate": rate, **assess(split, thresholds)})
     result["score"] = calibration_score(result)
     result["figures"] = calibration_figures(out, split, result) + [stn_figure(model, data, split, out).name]
-    write_json_atomic(out / "calibration.json", result)
+    write_json_atomic(out / REPORT, result)
     return result
 
 

@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from galzoo_tf.data.augment import AugmentConfig, augment
-from galzoo_tf.models.gampen import mc_dropout_layers
+from galzoo_tf.models.gampen import STN_LAYER, mc_dropout_layers
 from galzoo_tf.tasks.parameters.loss import parameter_distribution
 from galzoo_tf.tasks.parameters.targets import ParameterScaler
 
@@ -95,7 +95,7 @@ class ParameterSampler:
 
     def crops(self, views: tf.Tensor) -> tuple[np.ndarray, np.ndarray]:
         """(the spatial transformer's crops of network input views, s): what the CNN sees, for plots."""
-        crops, scales = self.model.get_layer("stn").crop(views)
+        crops, scales = self.model.get_layer(STN_LAYER).crop(views)
         return crops.numpy(), scales.numpy()
 
     def samples(self, images: np.ndarray, indices: np.ndarray, views: tf.Tensor | None = None) -> np.ndarray:

@@ -20,7 +20,7 @@ import tensorflow as tf
 
 from galzoo_tf.data.augment import AugmentConfig
 from galzoo_tf.errors import BadInputError
-from galzoo_tf.models.gampen import build_gampen_model, freeze
+from galzoo_tf.models.gampen import STN_LAYER, build_gampen_model, freeze, mc_dropout_layers
 from galzoo_tf.tasks.base import Progress, Rows, Task, TaskDefaults
 from galzoo_tf.tasks.parameters.calibrate import calibration_report
 from galzoo_tf.tasks.parameters.catalogue import ParameterPredictOptions, parameter_provenance, parameter_rows
@@ -113,6 +113,9 @@ class ParameterTask(Task):
         return ParameterTraining(data, manifest, config)
 
     def saved_model(self, path: Path, model: keras.Model, sidecar: dict) -> ParameterModel:
+        model.get_layer(STN_LAYER)  # another architecture fails here, not mid-catalogue
+        if not mc_dropout_layers(model):
+            raise ValueError("the model has no MC dropout layer")
         return ParameterModel(path, model, sidecar)
 
     def predict_options(self, request: PredictRequest, models: Sequence[ParameterModel]) -> ParameterPredictOptions:

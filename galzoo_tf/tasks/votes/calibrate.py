@@ -26,7 +26,7 @@ from galzoo_tf.fileio import nan_to_null, write_json_atomic
 from galzoo_tf.science.bias import TRUE_PROPERTIES, bias_report, image_properties, plot_bias, surprise
 from galzoo_tf.science.expert import fit_expert, plot_expert, read_expert_labels
 from galzoo_tf.tasks.base import Progress
-from galzoo_tf.tasks.requests import CalibrateRequest, CalibrationReport, ReportTable
+from galzoo_tf.tasks.requests import REPORT, CalibrateRequest, CalibrationReport, ReportTable
 from galzoo_tf.tasks.votes import figures as plots
 from galzoo_tf.tasks.votes.coverage import PAPER_MAX_ERRORS, coverage_table
 from galzoo_tf.tasks.votes.heads import BinomialHead
@@ -322,7 +322,7 @@ def calibrate(model: VoteModel, data: Path, out: Path, options: CalibrateOptions
             report["bias"] = assess_bias(out, split, rho, min_votes, options.seed)
         if options.expert_labels is not None:
             report["expert"] = rescale_to_expert(out, model, split, rho, options)
-    write_json_atomic(out / "calibration.json", nan_to_null(report))  # undefined errors: null
+    write_json_atomic(out / REPORT, nan_to_null(report))  # undefined errors: null
     return report
 
 

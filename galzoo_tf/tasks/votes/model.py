@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from galzoo_tf.errors import BadInputError
 from galzoo_tf.science.expert import ExpertMapping
 from galzoo_tf.tasks.votes.heads import BinomialHead
-from galzoo_tf.tasks.votes.posterior import Sampler
+from galzoo_tf.tasks.votes.posterior import DROPOUT_LAYER, Sampler
 from galzoo_tf.training.model_dir import SavedModel
 
 
@@ -40,8 +40,16 @@ class VoteModel(SavedModel):
         """Expert-label mappings fitted by `galzoo calibrate --expert-labels` (predict adds their columns)."""
         return [ExpertMapping.from_json(raw) for raw in self.sidecar.get("expert", {}).values()]
 
+    def sampling_rate(self, rate: float | None = None) -> float:
+        """The test-time dropout rate sampling uses: ``rate``, else the calibrated one, else the training rate
+        (a rate of 0 is a rate, not "unset")."""
+        for chosen in (rate, self.dropout_rate):
+            if chosen is not None:
+                return float(chosen)
+        return float(self.model.get_layer(DROPOUT_LAYER).rate)
+
     def sampler(self, passes: int, tta: bool, seed: int, rate: float | None = None) -> Sampler:
-        return Sampler(self.model, self.augmentation, passes, tta, seed, self.dropout_rate if rate is None else rate)
+        return Sampler(self.model, self.augmentation, passes, tta, seed, self.sampling_rate(rate))
 
 
 def check_same_heads(models: Sequence[VoteModel]) -> None:

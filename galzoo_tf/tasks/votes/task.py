@@ -25,6 +25,7 @@ from galzoo_tf.tasks.votes.calibrate import calibration_report
 from galzoo_tf.tasks.votes.heads import BinomialHead, heads_for, output_size
 from galzoo_tf.tasks.votes.loss import BinomialVoteLoss, negative_log_likelihood
 from galzoo_tf.tasks.votes.model import VoteModel, check_same_heads
+from galzoo_tf.tasks.votes.posterior import DROPOUT_LAYER, LOGITS_LAYER
 from galzoo_tf.tasks.votes.targets import vote_dataset, vote_table
 from galzoo_tf.training.config import TrainConfig
 
@@ -146,6 +147,8 @@ class VoteTask(Task):
         return VoteTraining(data, manifest, config)
 
     def saved_model(self, path: Path, model: keras.Model, sidecar: dict) -> VoteModel:
+        for name in (DROPOUT_LAYER, LOGITS_LAYER):  # another architecture fails here, not mid-catalogue
+            model.get_layer(name)
         return VoteModel(path, model, sidecar)
 
     def predict_options(self, request: PredictRequest, models: Sequence[VoteModel]) -> catalogue.PredictOptions:
