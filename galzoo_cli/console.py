@@ -8,12 +8,14 @@ import importlib.util
 import logging
 import os
 import sys
+import tempfile
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -55,14 +57,23 @@ class _QuietImport(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
     def exec_module(self, module) -> None:
         sys.stderr.flush()
-        saved, silent = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-        os.dup2(silent, 2)
         try:
+            saved = os.dup(2)
+        except OSError:  # no stderr at all: nothing to keep quiet
             self.loader.exec_module(module)
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            os.close(silent)
+            return
+        with tempfile.TemporaryFile() as captured:
+            os.dup2(captured.fileno(), 2)
+            try:
+                self.loader.exec_module(module)
+            except BaseException:  # TensorFlow failed to load: what it printed is the diagnosis, show it
+                os.dup2(saved, 2)
+                captured.seek(0)
+                sys.stderr.write(captured.read().decode(errors="replace"))
+                raise
+            finally:
+                os.dup2(saved, 2)
+                os.close(saved)
 
 
 def quiet_start(verbose: bool) -> None:
@@ -80,8 +91,13 @@ def quiet_start(verbose: bool) -> None:
                                              r"distributed)(\.|$)")
 
 
+def warn(message: str) -> None:
+    """One warning line; the message is shown as written (a path's brackets are not Rich markup)."""
+    console.print(f"[yellow]warning:[/] {escape(message)}", soft_wrap=True, highlight=False)
+
+
 def _error(message: str, code: int) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {message}", soft_wrap=True, highlight=False)
+    console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True, highlight=False)
     return typer.Exit(code)
 
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from galzoo_cli import options as shared
-from galzoo_cli.console import console, counting, engine_for, friendly_errors, report, table, transferring
+from galzoo_cli.console import console, counting, engine_for, friendly_errors, report, table, transferring, warn
 from galzoo_tf.engine import EngineSpec
 
 if TYPE_CHECKING:
@@ -89,7 +89,7 @@ class Records:
         return PrepareRun(workers=self.given["workers"], overwrite=self.given["overwrite"],
                           engine=lambda: engine_for(EngineSpec(self.given["engine"], self.given["scheduler"])),
                           status=console.status, counting=counting, transferring=transferring,
-                          warn=lambda m: console.print(f"[yellow]warning:[/] {m}"))
+                          warn=warn)
 
 
 def records_command(name: str, *, test_size: float, size: tuple[Any, int | None] | None = (Size, 256),

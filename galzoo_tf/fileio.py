@@ -7,13 +7,14 @@ import json
 import math
 import os
 import re
+import socket
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
 from galzoo_tf.errors import BadInputError
 
-TEMPORARY = re.compile(r"^\.(?P<target>.+)\.(?P<pid>\d+)\.tmp")  # the names replaced_atomically writes
+TEMPORARY = re.compile(r"^\.(?P<target>.+)\.(?P<pid>\d+)@(?P<host>[\w-]+)\.tmp")  # replaced_atomically's names
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
@@ -42,7 +43,7 @@ def read_json(path: str | Path) -> dict:
 
 
 def pid_alive(pid: int) -> bool:
-    """Whether a process of this machine with ``pid`` is running (a stale lock or temporary names a dead one)."""
+    """Whether a process of this machine with ``pid`` is running (a temporary names the process writing it)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -52,21 +53,27 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def remove_stale_temporaries(folder: Path, prefix: str = "") -> int:
-    """Delete the temporaries of writers that died (``.NAME.PID.tmp*`` whose PID is gone) whose NAME starts
-    with ``prefix``; returns how many. A killed run leaves them; the next run on the same output sweeps."""
+def host_tag() -> str:
+    """This machine's name as it appears in temporaries' names (so one host never sweeps another's)."""
+    return re.sub(r"[^\w-]", "-", socket.gethostname()) or "host"
+
+
+def remove_stale_temporaries(folder: Path, target: str | None = None) -> int:
+    """Delete the temporaries of writers of this host that died (``.NAME.PID@HOST.tmp*``, PID gone), only those
+    of the file ``target`` if given; returns how many. A killed run leaves them; the next run sweeps."""
     removed = 0
     if not folder.is_dir():
         return removed
     for entry in folder.iterdir():
         match = TEMPORARY.match(entry.name)
-        if match and match["target"].startswith(prefix) and not pid_alive(int(match["pid"])) and entry.is_file():
+        if (match and target in (None, match["target"]) and match["host"] == host_tag()
+                and not pid_alive(int(match["pid"])) and entry.is_file()):
             entry.unlink(missing_ok=True)
             removed += 1
     return removed
 
 
-_VERIFIED: set[tuple] = set()  # (real path, size, mtime, sha256) found intact by this process
+_VERIFIED: set[tuple] = set()  # (real path, size, mtime, ctime, inode, sha256) found intact by this process
 
 
 def cache_folder() -> Path:
@@ -76,22 +83,23 @@ def cache_folder() -> Path:
 
 def _verdict_key(path: Path, sha256: str) -> tuple:
     stat = path.stat()
-    return (os.path.realpath(path), stat.st_size, stat.st_mtime_ns, sha256)
+    return (os.path.realpath(path), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino, sha256)
 
 
 def _read_verdicts(cache: Path) -> dict:
     try:
-        return json.loads(cache.read_text())
+        verdicts = json.loads(cache.read_text())
     except (OSError, ValueError):
         return {}
+    return verdicts if isinstance(verdicts, dict) else {}
 
 
 def corrupt_files(expected: Mapping[Path, str]) -> list[Path]:
-    """The files whose sha256 is not the one given; each is hashed once per size and mtime.
+    """The files whose sha256 is not the one given; each is hashed once per size, mtime, ctime and inode.
 
-    A file found intact is remembered by this process and in ``cache_folder()/verified.json``
-    (by path, size and mtime), so repeated runs on the same records do not re-read them. A cache
-    that cannot be written is simply not kept.
+    A file found intact is remembered by this process and in ``cache_folder()/verified.json`` (by
+    path, size, mtime, ctime and inode: a rewrite, copy or touch changes one), so repeated runs on
+    the same records do not re-read them. A cache that cannot be written is simply not kept.
     """
     cache = cache_folder() / "verified.json"
     verdicts = _read_verdicts(cache)
@@ -139,7 +147,7 @@ def replaced_atomically(path: Path, suffix: str = "") -> Iterator[Path]:
     Readers never see a half-written file. ``suffix`` keeps writers that infer the format from the
     name happy (``.png``, ``.keras``, ``.weights.h5``).
     """
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp{suffix}")
+    temporary = path.with_name(f".{path.name}.{os.getpid()}@{host_tag()}.tmp{suffix}")
     try:
         yield temporary
         os.replace(temporary, path)

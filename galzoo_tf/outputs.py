@@ -4,14 +4,15 @@ Every command's library entry point opens its outputs with ``writing``: before a
 work it refuses an output that is (or holds) one of the command's inputs, an output path of
 the wrong kind (a folder where a file is wanted, a file where a folder is), a folder of
 someone else's files, and a place that cannot be written (missing parent folders are
-created, as ``mkdir -p`` would). Then it takes a lock beside each output (``.NAME.lock``,
-holding the owner's pid and host) so that a second run on the same output refuses clearly,
-and sweeps the temporaries a killed run left there. A lock whose process is gone is stale
-and taken over. No TensorFlow here.
+created, as ``mkdir -p`` would). Then it takes a lock beside each output (``.NAME.lock``, an
+flock naming the owner's pid and host) so that a second run on the same output refuses
+clearly, marks a folder output as galzoo's, and sweeps the temporaries a killed run left
+there. The kernel frees the lock of a run that died. No TensorFlow here.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import socket
@@ -23,12 +24,15 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from galzoo_tf import __version__
 from galzoo_tf.errors import BadInputError
-from galzoo_tf.fileio import pid_alive, read_json, remove_stale_temporaries
+from galzoo_tf.fileio import remove_stale_temporaries, write_json_atomic
 
 OUTPUT_IS_INPUT = "output is an input"
 CANNOT_WRITE = "cannot write"
 LOCKED = "output locked"
+OWNED = ".galzoo"  # written first in every folder galzoo writes: an interrupted run's folder is still its own
+LOCK_POLL_SECONDS = 0.2
 _HELD: dict[Path, int] = {}  # locks this process holds, with their depth (a library call inside another)
 
 Inputs = Iterable[tuple[str, "str | Path | None"]]
@@ -100,7 +104,7 @@ def _existing_ancestor(path: Path) -> Path:
 
 def _refuse_foreign_folder(output: Output) -> None:
     """A non-empty folder with none of galzoo's marker files holds someone's files: never write among them."""
-    if not output.path.is_dir() or any((output.path / name).exists() for name in output.markers):
+    if not output.path.is_dir() or any((output.path / name).exists() for name in (OWNED, *output.markers)):
         return
     visible = sorted(entry.name for entry in output.path.iterdir() if not entry.name.startswith("."))
     if visible:
@@ -116,6 +120,7 @@ def check_place(output: Output) -> None:
             raise BadInputError(CANNOT_WRITE, f"{output.option} {path} is a file; give a folder")
         _refuse_foreign_folder(output)
         probe_writable(_existing_ancestor(path))
+        probe_writable(_existing_ancestor(_real(path).parent))  # where its lock goes
         return
     for target in (path, *output.also):
         if target.is_dir():
@@ -124,74 +129,105 @@ def check_place(output: Output) -> None:
 
 
 class OutputLock:
-    """``.NAME.lock`` beside an output while a run writes it: the pid and host of the owner, taken over when stale."""
+    """``.NAME.lock`` beside an output while a run writes it, held with ``flock`` and naming its owner.
 
-    def __init__(self, output: Output) -> None:
+    The kernel releases an flock when its process dies, however it dies, so a lock left by a killed
+    run is simply free: no guessing from pids, and no race between two runs taking over the same
+    stale lock. The file is removed while still held, and a run that locked a file someone had just
+    removed tries again. ``wait`` seconds: how long to wait for a live owner before refusing.
+    """
+
+    def __init__(self, output: Output, wait: float = 0.0) -> None:
         self.output = output
-        self.path = output.path.with_name(f".{output.path.name}.lock")
-        self.key = _real(self.path)
+        self.wait = wait
+        real = _real(output.path)
+        self.path = real.with_name(f".{real.name}.lock")
+        self.handle: int | None = None
 
-    def _owner(self) -> dict | None:
+    def _try_lock(self) -> bool:
+        """Open and flock the lock file; True once this process holds the file that is at the path now."""
+        handle = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            return read_json(self.path)
-        except BadInputError:
-            return None  # gone meanwhile, or not a lock we wrote: treat as stale
-
-    def _stale(self, owner: dict | None) -> bool:
-        if owner is None:
-            return True
-        return owner.get("host") == socket.gethostname() and not pid_alive(int(owner.get("pid", -1)))
-
-    def _create(self) -> bool:
-        """Write the owner to a temporary and hard-link it as the lock: atomic, and never half-written."""
-        owner = {"pid": os.getpid(), "host": socket.gethostname(),
-                 "started": time.strftime("%Y-%m-%d %H:%M:%S"), "command": " ".join(sys.argv)}
-        temporary = self.path.with_name(f"{self.path.name}.{os.getpid()}.new")
-        temporary.write_text(json.dumps(owner) + "\n")
-        try:
-            os.link(temporary, self.path)
-            return True
-        except FileExistsError:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(handle)
             return False
-        finally:
-            temporary.unlink(missing_ok=True)
+        try:
+            current = os.stat(self.path)
+        except FileNotFoundError:
+            current = None
+        opened = os.fstat(handle)
+        if current is None or (current.st_ino, current.st_dev) != (opened.st_ino, opened.st_dev):
+            os.close(handle)  # the previous owner removed it between our open and our lock: try again
+            return self._try_lock()
+        self.handle = handle
+        return True
+
+    def _write_owner(self) -> None:
+        owner = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+                 "command": " ".join(sys.argv)}
+        os.ftruncate(self.handle, 0)
+        os.pwrite(self.handle, (json.dumps(owner) + "\n").encode(), 0)
+
+    def _owner(self) -> dict:
+        try:
+            return json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return {}  # the owner is still writing its name, or has just left
+
+    def _refuse(self) -> None:
+        owner = self._owner()
+        raise BadInputError(LOCKED, f"{self.output.path} is being written by another galzoo run (pid "
+                                    f"{owner.get('pid', '?')} on {owner.get('host', '?')}, since "
+                                    f"{owner.get('started', '?')}); wait for it to end or give another "
+                                    f"{self.output.option}")
+
+    def _acquire(self) -> None:
+        deadline = time.monotonic() + self.wait
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            while not self._try_lock():
+                if time.monotonic() >= deadline:
+                    self._refuse()
+                time.sleep(LOCK_POLL_SECONDS)
+            self._write_owner()
+        except OSError as exc:
+            raise BadInputError(CANNOT_WRITE, f"cannot write the lock {self.path}: {exc.strerror or exc}") from None
 
     def __enter__(self) -> OutputLock:
-        if self.key in _HELD:
-            _HELD[self.key] += 1
+        if self.path in _HELD:
+            _HELD[self.path] += 1
             return self
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        for _ in range(3):
-            if self._create():
-                break
-            owner = self._owner()
-            if not self._stale(owner):
-                raise BadInputError(LOCKED, f"{self.output.path} is being written by another galzoo run (pid "
-                                            f"{owner.get('pid')} on {owner.get('host')}, since "
-                                            f"{owner.get('started')}); wait for it to end or give another "
-                                            f"{self.output.option} (if no such run is alive, delete {self.path})")
-            self.path.unlink(missing_ok=True)
-        else:
-            raise BadInputError(LOCKED, f"{self.output.path}: could not take the lock {self.path}")
-        _HELD[self.key] = 1
-        self._sweep()
+        self._acquire()
+        _HELD[self.path] = 1
+        try:
+            self._claim()
+        except BaseException:
+            self._release()
+            raise
         return self
 
-    def _sweep(self) -> None:
-        """Temporaries of a killed run on this output: beside it, and inside it for a folder."""
-        for target in (self.output.path, *self.output.also):
-            remove_stale_temporaries(target.parent, prefix=target.name)
+    def _claim(self) -> None:
+        """Mark a folder output as galzoo's before writing in it, and sweep what killed runs left."""
         if self.output.folder:
+            self.output.path.mkdir(parents=True, exist_ok=True)
+            owned = self.output.path / OWNED
+            if not owned.exists():
+                write_json_atomic(owned, {"written_by": "galzoo", "galzoo_version": __version__})
             remove_stale_temporaries(self.output.path)
+        for target in (self.output.path, *self.output.also):
+            remove_stale_temporaries(target.parent, target=target.name)
+
+    def _release(self) -> None:
+        del _HELD[self.path]
+        self.path.unlink(missing_ok=True)  # while still held: see _try_lock
+        os.close(self.handle)
+        self.handle = None
 
     def __exit__(self, *exc) -> None:
-        _HELD[self.key] -= 1
-        if _HELD[self.key]:
-            return
-        del _HELD[self.key]
-        owner = self._owner()
-        if owner is not None and owner.get("pid") == os.getpid():
-            self.path.unlink(missing_ok=True)
+        _HELD[self.path] -= 1
+        if not _HELD[self.path]:  # only the outermost use holds the file
+            self._release()
 
 
 @contextmanager
@@ -208,8 +244,14 @@ def writing(outputs: Sequence[Output], inputs: Inputs = ()) -> Iterator[None]:
 
 
 def remove_written(folder: Path, names: Iterable[str]) -> None:
-    """``--overwrite``: delete only the files galzoo listed as its own in ``folder`` (never a user's file beside)."""
+    """``--overwrite``: delete only the files galzoo listed as its own in ``folder`` (never a user's file beside).
+
+    A name is a plain file name: one that reaches outside ``folder`` (a separator, ``..``) is refused.
+    """
     for name in names:
+        if Path(name).name != name or name in ("", ".", ".."):
+            raise BadInputError(OUTPUT_IS_INPUT, f"{folder}: refusing to delete {name!r}, which is not a file "
+                                                 "galzoo wrote in this folder")
         path = folder / name
         if path.is_file() or path.is_symlink():
             path.unlink()

@@ -13,9 +13,19 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
+from galzoo_tf.errors import BadInputError
 
-class SchemaError(ValueError):
-    """A tree file is malformed (unknown target question, duplicate names, unreachable question)."""
+BAD_TREE = "bad tree"
+
+
+class SchemaError(BadInputError):
+    """A tree file is malformed (not JSON, a missing field, unknown target question, duplicate names, ...)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(BAD_TREE, message)
+
+    def __reduce__(self):
+        return (type(self), (self.message,))
 
 
 @dataclass(frozen=True)
@@ -170,12 +180,28 @@ def available_schemas() -> list[str]:
     return sorted(p.name.removesuffix(".json") for p in folder.iterdir() if p.name.endswith(".json"))
 
 
+def _user_tree(path: Path) -> Schema:
+    """A user's tree file, every flaw in it one ``SchemaError`` naming the file."""
+    try:
+        raw = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise SchemaError(f"{path}: not valid JSON ({exc})") from None
+    try:
+        return _build(raw)
+    except SchemaError as exc:
+        raise SchemaError(f"{path}: {exc.message}") from None
+    except KeyError as exc:
+        raise SchemaError(f"{path}: a tree, question or answer lacks the field {exc}") from None
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise SchemaError(f"{path}: not a galzoo tree ({exc}); see the shipped trees in galzoo_tf/trees") from None
+
+
 @cache
 def load_schema(name_or_path: str = "gz2") -> Schema:
     """Load a shipped tree by name (``gz2``) or a user's tree from a JSON file path."""
     path = Path(name_or_path)
     if path.suffix == ".json" and path.exists():
-        return _build(json.loads(path.read_text()))
+        return _user_tree(path)
     source = resources.files("galzoo_tf") / "trees" / f"{name_or_path}.json"
     if not source.is_file():
         raise SchemaError(f"unknown schema {name_or_path!r}; shipped: {', '.join(available_schemas())}, "

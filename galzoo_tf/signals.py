@@ -2,8 +2,10 @@
 
 A run stopped either way unwinds normally: temporaries are removed, locks released, finished
 shards, epochs and catalogue parts kept for the next run to resume from. Worker processes
-ignore both signals (their parent stops them after their current task) and exit by themselves
-when the parent dies, even by SIGKILL, so no orphan keeps its memory. Standard library only:
+ignore Ctrl-C (the terminal sends it to the whole group; their parent stops them), die on
+SIGTERM (as a pool stops its workers once one of them is lost; their temporaries are swept
+by the next run) and exit by themselves when the parent dies, even by SIGKILL, so no orphan
+keeps its memory. Standard library only:
 spawned workers import this module before anything else.
 """
 
@@ -48,9 +50,9 @@ def _exit_when_orphaned(parent: int) -> None:
 
 
 def die_with_parent() -> None:
-    """Initializer of a worker process: ignore SIGINT and SIGTERM (the parent stops its workers) and exit
-    within half a second of the parent's death, however it died."""
+    """Initializer of a worker process: ignore SIGINT (the parent stops its workers), keep SIGTERM's default (a
+    broken pool terminates the rest) and exit within half a second of the parent's death, however it died."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     parent = os.getppid()
     threading.Thread(target=_exit_when_orphaned, args=(parent,), daemon=True, name="galzoo-orphan-watch").start()

@@ -28,10 +28,11 @@ from astropy.io import fits
 from typer.testing import CliRunner
 
 from galzoo_cli.main import app
+from galzoo_tf import fileio
 from galzoo_tf.data import records
 from galzoo_tf.errors import BadInputError
 from galzoo_tf.fileio import corrupt_files
-from galzoo_tf.outputs import Output, OutputLock
+from galzoo_tf.outputs import Output, OutputLock, remove_written
 
 from conftest import make_gz2
 
@@ -124,6 +125,12 @@ def test_prepare_overwrite_deletes_only_what_prepare_wrote(tmp_path):
     assert_nothing_changed(mine, out / "mine.tfrecord", out / "notes.txt")
     shards = {p.name for p in out.glob("*-of-*.tfrecord")}
     assert shards == {s["file"] for s in records.read_manifest(out)["shards"]} and shards != old_shards
+    for damaged in ("manifest.json", ".prepare-state.json"):  # the shards are then known by their names alone
+        (out / damaged).write_text('{"shards": [')
+    result = invoke(*gz2_args(project, out, "--seed", "8", "--shard-size", "4", "--overwrite"))
+    assert result.exit_code == 0, result.output
+    assert_nothing_changed(mine, out / "mine.tfrecord", out / "notes.txt")
+    assert {p.name for p in out.glob("*-of-*.tfrecord")} == {s["file"] for s in records.read_manifest(out)["shards"]}
 
 
 def test_prepare_refuses_a_folder_of_someone_elses_files(tmp_path):
@@ -161,6 +168,17 @@ def test_a_count_beyond_int64_is_refused_naming_row_and_column(tmp_path):
     line = error_line(invoke(*gz2_args(project, tmp_path / "out")))
     assert f"row 5 (id {frame['dr7objid'][4]})" in line and "t03_bar_a06_bar_count is 1e+20, too large" in line
     assert_nothing_changed(before, tmp_path)
+
+
+def test_a_bad_row_after_dropped_stripe82_rows_is_named_by_its_row_in_the_file(tmp_path):
+    project = make_gz2(tmp_path / "gz2", n=8)
+    frame = pd.read_csv(project.catalogue, dtype={"dr7objid": str})
+    frame["sample"] = ["stripe82", "stripe82"] + ["original"] * (len(frame) - 2)  # dropped before the checks
+    frame["t03_bar_a06_bar_count"] = frame["t03_bar_a06_bar_count"].astype(object)
+    frame.loc[4, "t03_bar_a06_bar_count"] = "-3"
+    frame.to_csv(project.catalogue, index=False)
+    line = error_line(invoke(*gz2_args(project, tmp_path / "out")))
+    assert f"row 5 (id {frame['dr7objid'][4]})" in line
 
 
 def test_galaxies_without_votes_and_blank_images_are_written_with_one_warning_each(tmp_path):
@@ -387,31 +405,116 @@ def test_a_corrupt_checkpoint_on_resume_is_named(model_copy, tiny_bar):
 
 # 9. Two runs on one output -------------------------------------------------------------------------------------
 
+HOLDER = """
+import fcntl, json, os, socket, sys, time
+handle = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)
+fcntl.flock(handle, fcntl.LOCK_EX)
+os.write(handle, json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": "now"}).encode())
+print("held", flush=True)
+time.sleep(float(sys.argv[2]))
+"""
+
+
+def hold_lock(lock: Path, seconds: float = 600) -> subprocess.Popen:
+    """Another process holding ``lock`` as a galzoo run does, for ``seconds``."""
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(lock), str(seconds)], stdout=subprocess.PIPE,
+                              text=True)
+    assert holder.stdout.readline().strip() == "held"
+    return holder
+
+
 def test_a_second_run_on_a_locked_output_is_refused_even_with_overwrite(tiny_bar, catalogue, tmp_path):
     out = tmp_path / "bar.csv"
     shutil.copy(catalogue, out)
-    lock = tmp_path / ".bar.csv.lock"
-    lock.write_text(json.dumps({"pid": os.getppid(), "host": socket.gethostname(), "started": "earlier"}))
-    before = files_under(tmp_path)
-    line = error_line(invoke("predict", "--model", tiny_bar[1], "--data", tiny_bar[0], "--out", out, "--overwrite"))
-    assert f"{out} is being written by another galzoo run (pid {os.getppid()}" in line
-    assert files_under(tmp_path) == before
+    holder = hold_lock(tmp_path / ".bar.csv.lock")
+    try:
+        before = files_under(tmp_path)
+        line = error_line(invoke("predict", "--model", tiny_bar[1], "--data", tiny_bar[0], "--out", out,
+                                 "--overwrite"))
+        assert f"{out} is being written by another galzoo run (pid {holder.pid}" in line
+        assert files_under(tmp_path) == before
+    finally:
+        holder.kill()
 
 
-def test_a_stale_lock_of_a_dead_run_is_taken_over_and_a_live_one_is_not(tmp_path):
+def test_a_lock_left_by_a_dead_run_is_free_and_its_temporaries_alone_are_swept(tmp_path):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     out, lock = tmp_path / "list.csv", tmp_path / ".list.csv.lock"
     lock.write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname(), "started": "earlier"}))
-    left = tmp_path / f".list.csv.{dead.pid}.tmp"
-    left.write_text("what the dead run was writing")
+    host = fileio.host_tag()
+    left = tmp_path / f".list.csv.{dead.pid}@{host}.tmp"
+    kept = [tmp_path / f".list.csv.{os.getppid()}@{host}.tmp",  # a live writer's
+            tmp_path / f".list.csv.{dead.pid}@another-host.tmp",  # a writer on another machine sharing the disk
+            tmp_path / f".list.csv-old.{dead.pid}@{host}.tmp"]  # another output's
+    for path in (left, *kept):
+        path.write_text("what a run was writing")
     with OutputLock(Output.file(out)):
         assert json.loads(lock.read_text())["pid"] == os.getpid() and not left.exists()
+        with OutputLock(Output.file(out)):  # a library call inside another: the same lock, held once
+            pass
+        assert lock.exists()
+    assert not lock.exists() and all(path.exists() for path in kept)
+
+
+def test_a_live_lock_is_refused_never_removed_and_waited_for_when_asked(tmp_path):
+    out, lock = tmp_path / "list.csv", tmp_path / ".list.csv.lock"
+    holder = hold_lock(lock)
+    try:
+        with pytest.raises(BadInputError, match=f"being written by another galzoo run \\(pid {holder.pid}"):
+            OutputLock(Output.file(out)).__enter__()
+        assert json.loads(lock.read_text())["pid"] == holder.pid
+    finally:
+        holder.kill()
+        holder.wait()
+    brief = hold_lock(lock, seconds=1.5)
+    started = time.monotonic()
+    with OutputLock(Output.file(out), wait=30):
+        assert time.monotonic() - started >= 0.5 and brief.poll() is not None
     assert not lock.exists()
-    lock.write_text(json.dumps({"pid": os.getppid(), "host": socket.gethostname(), "started": "now"}))
-    with pytest.raises(BadInputError, match="being written by another galzoo run"):
-        OutputLock(Output.file(out)).__enter__()
-    assert json.loads(lock.read_text())["pid"] == os.getppid()  # a live run's lock is never removed
+
+
+def test_two_runs_racing_for_one_output_never_both_hold_it(tmp_path):
+    race = """
+import sys, time
+from pathlib import Path
+from galzoo_tf.errors import BadInputError
+from galzoo_tf.outputs import Output, OutputLock
+held = 0
+for _ in range(200):
+    try:
+        with OutputLock(Output.file(Path(sys.argv[1]))):
+            marker = Path(sys.argv[1] + ".owner")
+            assert not marker.exists(), "two runs held the lock"
+            marker.write_text("x")
+            time.sleep(0.002)
+            marker.unlink()
+            held += 1
+    except BadInputError:
+        pass
+print(held)
+"""
+    runs = [subprocess.Popen([sys.executable, "-c", race, str(tmp_path / "out.csv")], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    results = [run.communicate(timeout=120) for run in runs]
+    assert all(run.returncode == 0 for run in runs), [err for _, err in results]
+    assert sum(int(out) for out, _ in results) > 0
+
+
+def test_the_current_folder_as_output_is_locked_beside_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with OutputLock(Output.directory(Path("."))):
+        assert (tmp_path.parent / f".{tmp_path.name}.lock").exists() and (tmp_path / ".galzoo").exists()
+    assert not (tmp_path.parent / f".{tmp_path.name}.lock").exists()
+
+
+def test_remove_written_never_reaches_outside_its_folder(tmp_path):
+    (tmp_path / "outside.txt").write_text("a user's")
+    (tmp_path / "records").mkdir()
+    for name in ("../outside.txt", str(tmp_path / "outside.txt"), ".."):
+        with pytest.raises(BadInputError, match="not a file galzoo wrote in this folder"):
+            remove_written(tmp_path / "records", [name])
+    assert (tmp_path / "outside.txt").read_text() == "a user's"
 
 
 # 10. Start-up noise, signals and any other failure ---------------------------------------------------------------
@@ -423,6 +526,32 @@ def test_an_error_after_tensorflow_starts_is_the_only_line_on_stderr(tiny_bar):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [f"error: --out {records_dir} is the records {records_dir}; galzoo "
                                                   "never writes over its inputs: choose another --out"]
+
+
+@pytest.mark.parametrize(("tree", "expected"), [
+    ('{"name": "ring", "root": "ring", "questions": [', "not valid JSON"),
+    ('{"name": "ring", "root": "ring", "questions": [{"name": "ring"}]}', "lacks the field 'answers'"),
+    ('{"name": "ring", "root": "ring", "questions": 3}', "not a galzoo tree"),
+    ('{"name": "ring", "root": "bar", "questions": [{"name": "ring", "answers": [{"name": "yes", "stem": "y"}]}]}',
+     "root 'bar' is not a question"),
+])
+def test_a_broken_tree_file_is_one_line_naming_it(tmp_path, tree, expected):
+    path = tmp_path / "ring.json"
+    path.write_text(tree)
+    line = error_line(invoke("schema", path))
+    assert f"{path}: " in line and expected in line
+
+
+def test_an_unreadable_exclusion_csv_and_brackets_in_a_message_are_one_line(tiny_bar, tiny_pool, tmp_path):
+    sent = tmp_path / "sent.csv"
+    sent.write_bytes(b"id,note\n\"unclosed,quote\n" + b"\xff\xfe" * 10)
+    line = error_line(invoke("acquire", "--model", tiny_bar[1], "--pool", tiny_pool, "--n", "4", "--exclude", sent,
+                             "--out", tmp_path / "list.csv"))
+    assert f"--exclude {sent}: not a readable CSV" in line
+    odd = tmp_path / "[/bold]" / "sent[red].txt"  # Rich markup in a path is shown, not interpreted
+    line = error_line(invoke("acquire", "--model", tiny_bar[1], "--pool", tiny_pool, "--n", "4", "--exclude", odd,
+                             "--out", tmp_path / "list.csv"))
+    assert f"--exclude {odd}: no such file" in line
 
 
 def test_an_unexpected_error_is_one_line_with_a_hint(monkeypatch):
@@ -521,6 +650,19 @@ def test_sigterm_and_sigkill_leave_no_worker_and_the_rerun_gives_identical_recor
     assert all((out / name).read_bytes() == (tmp_path / "reference" / name).read_bytes() for name in shards)
     assert not [p.name for p in tmp_path.rglob("*") if any(mark in p.name for mark in LEFTOVERS)]
     assert stderr_of(out).count("error") == 0
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process table from /proc (Linux)")
+def test_a_worker_killed_by_the_system_ends_the_run_in_one_line_and_the_rest_with_it(tmp_path):
+    out = tmp_path / "records"
+    run = start_prepare(out)
+    workers = wait_for_workers(run, out)
+    pool = {pid for pid in workers if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()}
+    os.kill(min(pool), signal.SIGKILL)  # as the kernel's out-of-memory killer would
+    run.wait(timeout=120)
+    assert run.returncode == 2 and "a worker process died" in stderr_of(out), stderr_of(out)
+    assert "Traceback" not in stderr_of(out) and not survivors(workers)
+    assert not (tmp_path / ".records.lock").exists()
 
 
 def test_a_dropout_rate_of_zero_is_a_rate_not_unset(tiny_bar):

@@ -100,7 +100,10 @@ def _exclusion_file(path: Path) -> set[str]:
     if path.suffix.lower() != ".csv":
         raise BadInputError("bad option", f"--exclude {path}: an exclusion list is a .txt (one id per line) or "
                                           "a .csv (an 'id' column)")
-    table = pd.read_csv(path, dtype=str)
+    try:
+        table = pd.read_csv(path, dtype=str)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise BadInputError("unreadable file", f"--exclude {path}: not a readable CSV ({str(exc).strip()})") from None
     if "id" not in table.columns:
         raise BadInputError("missing column", f"--exclude {path}: no 'id' column (it has {', '.join(table.columns)})")
     return set(table["id"].dropna())

@@ -104,7 +104,7 @@ class PartitionedCatalogue:
                                                        "--out or --overwrite")
             if changed:
                 remove_written(self.folder, [*written_parts(self.folder), SETTINGS, PROVENANCE])
-        elif self.folder.is_dir() and any(self.folder.iterdir()):
+        elif self.folder.is_dir() and any(not entry.name.startswith(".") for entry in self.folder.iterdir()):
             raise BadInputError("output exists", f"{self.folder} is not empty and holds no partitioned "
                                                  "catalogue; choose a new --out")
         self.folder.mkdir(parents=True, exist_ok=True)

@@ -22,14 +22,15 @@ MAX_COUNT = 2**53  # the largest count a float parse keeps exact; sums of a few 
 class RowProblems:
     """Collects the first problem of each bad row; raises the first one unless bad rows are skipped."""
 
-    def __init__(self, ids: pd.Series, source: str) -> None:
+    def __init__(self, ids: pd.Series, source: str, rows: np.ndarray | None = None) -> None:
         self.ids = ids.reset_index(drop=True)
         self.source = source
+        self.rows = np.arange(1, len(ids) + 1) if rows is None else np.asarray(rows)  # 1-based rows of the file
         self.found: dict[int, BadInputError] = {}
 
     def where(self, position: int) -> str:
-        """How a row is named in messages: its 1-based data row and its id."""
-        return f"{self.source}: row {position + 1} (id {self.ids.iloc[position]})"
+        """How a row is named in messages: its 1-based data row in the file and its id."""
+        return f"{self.source}: row {self.rows[position]} (id {self.ids.iloc[position]})"
 
     def flag(self, mask: np.ndarray, reason: str, describe: Callable[[int], str]) -> None:
         for position in np.flatnonzero(mask):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
@@ -15,6 +16,9 @@ ENCODINGS = ("raw", "png")
 def shard_name(split: str, index: int, total: int) -> str:
     """``train-00003-of-00012.tfrecord``: sorts in order and says how many shards the split has."""
     return f"{split}-{index:05d}-of-{total:05d}.tfrecord"
+
+
+SHARD_NAME = re.compile(rf"^(?:{'|'.join(SPLITS)})-\d{{5}}-of-\d{{5}}\.tfrecord$")  # every name shard_name gives
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -29,7 +30,7 @@ import pandas as pd
 from galzoo_tf import __version__, errors
 from galzoo_tf.data import images
 from galzoo_tf.data.labels import parse_min_votes
-from galzoo_tf.data.layout import ENCODINGS, FORMAT, MANIFEST, SPLITS, STATE, ImageSpec, shard_name
+from galzoo_tf.data.layout import ENCODINGS, FORMAT, MANIFEST, SHARD_NAME, SPLITS, STATE, ImageSpec, shard_name
 from galzoo_tf.data.sources.download import ByteProgress, download_gz2
 from galzoo_tf.data.sources.fits_table import load_fits_parameters, native_side
 from galzoo_tf.data.sources.folder import load_folder
@@ -239,14 +240,16 @@ def _examples(columns: _Columns, rows: np.ndarray, loaded: Iterator[list], skipp
 
 
 def _held(path: Path, overwrite: bool) -> dict | None:
-    """A state file or manifest of an earlier prepare; a damaged one is an error, unless it is to be replaced."""
+    """A state file or manifest of an earlier prepare; a damaged one is an error, unless it is to be replaced
+    (then every file named as prepare names its shards is taken as the earlier run's)."""
     if not path.is_file():
         return None
     try:
         return read_json(path)
     except BadInputError:
         if overwrite:
-            return {"fingerprint": None, "shards": {}}
+            named = sorted(entry.name for entry in path.parent.iterdir() if SHARD_NAME.match(entry.name))
+            return {"fingerprint": None, "shards": {}, "damaged_files": named}
         raise
 
 
@@ -265,6 +268,7 @@ def _load_state(out: Path, key: str, overwrite: bool) -> dict:
                                              "options); choose a new --out or pass --overwrite")
     shards = [info["file"] for info in (state or {}).get("shards", {}).values()]
     shards += [shard["file"] for shard in (manifest or {}).get("shards", [])]
+    shards += [name for held in (state, manifest) for name in (held or {}).get("damaged_files", [])]
     remove_written(out, [*sorted(set(shards)), MANIFEST, STATE, MONTAGE])
     return {"fingerprint": key, "shards": {}}
 
@@ -334,6 +338,9 @@ def _summary(out: Path, manifest: dict, written: int, reused: int, start: float,
                           blank_images=manifest.get("blank_images", 0))
 
 
+WORKER_DIED = "worker died"
+
+
 def _write_shards(catalogue: Catalogue, out: Path, todo: list[tuple[str, np.ndarray]], spec: ImageSpec,
                   skip_bad: bool, workers: int, progress: ProgressCallback | None, state: dict) -> None:
     """Decode images in workers and write each pending shard, recording it in the state file when done."""
@@ -357,6 +364,11 @@ def _write_shards(catalogue: Catalogue, out: Path, todo: list[tuple[str, np.ndar
         loaded = bounded_map(executor, catalogue.loader, chunks, window=4 * max(workers, 1))
         for name, rows in todo:
             _record_shard(out, state, name, _write_shard(out, name, columns, rows, loaded, skip_bad, tick))
+    except BrokenProcessPool:
+        raise BadInputError(WORKER_DIED, f"a worker process died (killed from outside, or by the system when "
+                                         f"memory ran out); the {len(state['shards'])} finished shard(s) are "
+                                         f"kept: run the same command again to resume, with fewer --workers "
+                                         f"if memory is short") from None
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
 

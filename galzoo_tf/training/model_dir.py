@@ -24,6 +24,7 @@ from galzoo_tf.outputs import Output, OutputLock
 
 CHECKPOINT, BEST, STATE = "checkpoint.keras", "best.keras", "train-state.json"
 FINAL, SIDECAR, RUN_CONFIG = "model.keras", "galzoo.json", "train-config.json"
+RECORD_WAIT_SECONDS = 60  # a calibration storing its section waits this long for another one to finish
 LEGACY_TASK = "votes"  # what a galzoo.json or run config written before tasks were recorded holds
 DEFAULT_IMAGE = {"shape": [256, 256, 3], "dtype": "uint8", "encoding": "raw"}  # models trained before it was kept
 
@@ -105,6 +106,6 @@ def record_dropout_rate(path: Path, rate: float, data: Path, split: str, criteri
 
 def record_section(path: Path, name: str, value: dict, merge: bool = False) -> None:
     """Replace one section of galzoo.json (or, with ``merge``, update its keys), atomically, re-reading the file."""
-    with OutputLock(Output.directory(path, option="--model")):  # two calibrations never lose each other's section
+    with OutputLock(Output.directory(path, option="--model"), wait=RECORD_WAIT_SECONDS):  # no section is lost
         sidecar = read_json(path / SIDECAR)
         write_json_atomic(path / SIDECAR, {**sidecar, name: {**sidecar.get(name, {}), **value} if merge else value})

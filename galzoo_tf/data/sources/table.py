@@ -119,7 +119,7 @@ def image_index(root: Path) -> dict[str, str]:
 def flag_duplicates(ids: pd.Series, problems: RowProblems) -> None:
     """Every row of an id that appears more than once is bad: we cannot tell which is right."""
     duplicated = ids.duplicated(keep=False).to_numpy()
-    rows_of = pd.Series(np.flatnonzero(duplicated) + 1).groupby(ids[duplicated].to_numpy()).agg(list)
+    rows_of = pd.Series(problems.rows[duplicated]).groupby(ids[duplicated].to_numpy()).agg(list)
     problems.flag(duplicated, errors.DUPLICATE_ID,
                   lambda i: f"duplicate id (rows {', '.join(map(str, rows_of[ids.iloc[i]]))})")
 
@@ -134,6 +134,13 @@ def floats_of(frame: pd.DataFrame) -> dict[str, np.ndarray]:
     return out
 
 
+def file_row_numbers(frame: pd.DataFrame) -> np.ndarray:
+    """1-based data rows of the file the frame was read from: its index, kept through a source's own cuts."""
+    if pd.api.types.is_integer_dtype(frame.index):
+        return frame.index.to_numpy() + 1
+    return np.arange(1, len(frame) + 1)
+
+
 def build_catalogue(frame: pd.DataFrame, *, source: str, label: str, schema: Schema, locate: Locator,
                     skip_bad: bool, min_votes: Mapping[str, int], inputs: dict[str, dict],
                     cuts: list[tuple[str, int]], votes: bool = True, check: RowCheck | None = None) -> Catalogue:
@@ -143,12 +150,13 @@ def build_catalogue(frame: pd.DataFrame, *, source: str, label: str, schema: Sch
     column is required and the records get no int features. ``check`` adds a source's own
     row checks, so its bad rows are refused or skipped like any other.
     """
+    file_rows = file_row_numbers(frame)
     frame = frame.reset_index(drop=True)
     id_name = id_column(frame, label, schema)
     if votes:
         require_columns(frame, [schema.count_column(a) for a in schema.answers], label)
     ids = frame[id_name]
-    problems = RowProblems(ids, label)
+    problems = RowProblems(ids, label, file_rows)
     problems.flag((ids == "").to_numpy(), errors.MISSING_COLUMN, lambda i: "empty id")
     counts = vote_counts(frame, schema, problems) if votes else pd.DataFrame(index=frame.index)
     if check is not None:
@@ -161,7 +169,7 @@ def build_catalogue(frame: pd.DataFrame, *, source: str, label: str, schema: Sch
         problems.flag(~split.isin(SPLITS).to_numpy(), "bad split",
                       lambda i: f"split is {frame['split'].iloc[i]!r}, not one of {', '.join(SPLITS)}")
     keep, skipped = problems.resolve(skip_bad)
-    table = pd.concat([pd.DataFrame({"id": ids, "path": paths, "row": np.arange(1, len(frame) + 1)}), counts,
+    table = pd.concat([pd.DataFrame({"id": ids, "path": paths, "row": file_rows}), counts,
                        pd.DataFrame(floats_of(frame), index=frame.index)], axis=1)
     if split is not None:
         table["split"] = split
