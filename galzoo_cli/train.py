@@ -54,10 +54,13 @@ def train(
                                               "VGG-16; 0.125 with --image-size 64 trains on a CPU).",
                                          min=0.01, max=4)] = 1.0,
     l2: Annotated[float, typer.Option(help="Parameters: L2 regularisation strength (GaMPEN: 1e-4).", min=0)] = 0.0,
-    init_from: Annotated[Path | None, typer.Option(help="Parameters: fine-tune this trained parameter model "
-                                                        "(transfer learning; its target scaler is kept).")] = None,
-    freeze: Annotated[list[str] | None, typer.Option(help="With --init-from: keep a layer group fixed (stn, "
-                                                          "block1..block5, dense); repeatable.")] = None,
+    init_from: Annotated[Path | None, typer.Option(help="Fine-tune this trained model of the same task and input "
+                                                        "size. Votes: its trunk, with a new head for each question "
+                                                        "of these records' tree. Parameters: the whole network "
+                                                        "(its target scaler is kept).")] = None,
+    freeze: Annotated[list[str] | None, typer.Option(help="With --init-from: keep layers fixed. Votes: trunk (train "
+                                                          "the heads only). Parameters: stn, block1..block5, dense; "
+                                                          "repeatable.")] = None,
 ) -> None:
     """Train a Bayesian CNN: Binomial distributions of vote counts (Walmsley et al. 2019), or with --task parameters GaMPEN's multivariate normal of (logit L_B/L_T, ln R_e, ln F) (Ghosh et al. 2022).
 

@@ -104,7 +104,7 @@ def test_fine_tuning_refuses_another_architecture_and_vote_models(hsc: Path, mod
     wider = TrainConfig(task="parameters", image_size=32, width=0.25, epochs=1, init_from=str(model))
     with pytest.raises(BadInputError, match="--width"):
         train(hsc, tmp_path / "a", wider, verbose=0)
-    with pytest.raises(BadInputError, match="parameter model"):
+    with pytest.raises(BadInputError, match="needs a parameters model"):
         train(hsc, tmp_path / "b", TrainConfig(task="parameters", image_size=32, width=0.125, epochs=1,
                                                init_from=str(tiny_bar[1])), verbose=0)
 

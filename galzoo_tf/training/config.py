@@ -36,8 +36,8 @@ class TrainConfig:
     plateau_patience: int = 2  # learning-rate reduction (x0.3) on plateau
     width: float = 1.0  # parameters: GaMPEN's filters and units x width (slim networks for CPUs)
     l2: float = 0.0  # parameters: L2 regularisation strength lambda (GaMPEN eq. 8 uses 1e-4)
-    init_from: str | None = None  # parameters: start from this model directory's weights (transfer learning)
-    freeze: tuple[str, ...] = ()  # parameters: layer groups kept fixed while fine-tuning (see FREEZABLE)
+    init_from: str | None = None  # start from this model directory's weights (votes: its trunk)
+    freeze: tuple[str, ...] = ()  # layer groups kept fixed while fine-tuning (votes: trunk; parameters: FREEZABLE)
 
 
 @dataclass

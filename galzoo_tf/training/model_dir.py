@@ -76,6 +76,15 @@ def read_sidecar(path: str | Path) -> tuple[Path, dict]:
     return path, read_json(path / SIDECAR)
 
 
+def fine_tuning_source(init_from: str | Path, task: str) -> tuple[Path, keras.Model, dict]:
+    """``--init-from``: the model directory, its Keras model (safe mode) and galzoo.json, checked to be of ``task``."""
+    path, sidecar = read_sidecar(init_from)
+    if sidecar.get("task", LEGACY_TASK) != task:
+        raise BadInputError("not a model", f"--init-from {init_from}: a {sidecar.get('task')!r} model; "
+                                           f"fine-tuning needs a {task} model (from `galzoo train --task {task}`)")
+    return path, load_keras(path), sidecar
+
+
 def load_keras(path: Path, name: str = FINAL) -> keras.Model:
     """``name`` (model.keras) of a model directory in safe mode (no Lambda layers, no pickles: galzoo's
     layers are registered); a file Keras cannot load, or will not in safe mode, is one clear error."""

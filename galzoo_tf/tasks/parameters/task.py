@@ -29,7 +29,7 @@ from galzoo_tf.tasks.parameters.model import ParameterModel
 from galzoo_tf.tasks.parameters.targets import PARAMETERS, ParameterScaler, parameter_dataset, split_truth
 from galzoo_tf.tasks.requests import CalibrateRequest, CalibrationReport, PredictRequest
 from galzoo_tf.training.config import TrainConfig
-from galzoo_tf.training.model_dir import load_keras, read_sidecar
+from galzoo_tf.training.model_dir import fine_tuning_source
 
 
 def standard_normal_loss(targets: np.ndarray) -> float:
@@ -64,11 +64,7 @@ class ParameterTraining:
         """The model to fine-tune (loaded in safe mode), checked to be a parameter model."""
         if not init_from:
             return None
-        path, sidecar = read_sidecar(init_from)
-        if sidecar.get("task") != "parameters":
-            raise BadInputError("not a model", f"--init-from {init_from}: a {sidecar.get('task')!r} model; "
-                                               "fine-tuning needs a parameter model")
-        return ParameterModel(path, load_keras(path), sidecar)
+        return ParameterModel(*fine_tuning_source(init_from, "parameters"))
 
     def build(self) -> keras.Model:
         config = self.config

@@ -16,6 +16,7 @@ import tensorflow as tf
 
 from galzoo_tf.data.augment import AugmentConfig
 from galzoo_tf.errors import BadInputError
+from galzoo_tf.fileio import sha256_file
 from galzoo_tf.models import build_vote_model
 from galzoo_tf.schema import Schema, load_schema
 from galzoo_tf.tasks.base import Progress, Rows, Task, TaskDefaults
@@ -28,6 +29,7 @@ from galzoo_tf.tasks.votes.model import VoteModel, check_same_heads
 from galzoo_tf.tasks.votes.posterior import DROPOUT_LAYER, LOGITS_LAYER
 from galzoo_tf.tasks.votes.targets import vote_dataset, vote_table
 from galzoo_tf.training.config import TrainConfig
+from galzoo_tf.training.model_dir import FINAL, fine_tuning_source
 
 STATISTICS_CHUNK = 4096  # galaxies per chunk of the baseline loss (a fixed summation order)
 
@@ -54,6 +56,39 @@ def vote_network(config: TrainConfig, channels: int, heads: Sequence[BinomialHea
     """The untrained vote CNN of a config, one logit per head output."""
     return build_vote_model((config.image_size, config.image_size, channels), output_size(heads), config.dropout,
                             config.architecture)
+
+
+TRUNK = "trunk"  # --freeze for votes: every layer before the MC dropout and the logits
+
+
+def copy_trunk(model: keras.Model, source: keras.Model, where: Path) -> None:
+    """Start ``model`` from ``source``'s trunk (every weighted layer but the logits, in order): new heads."""
+    if source.input_shape[1:] != model.input_shape[1:]:
+        raise BadInputError("model mismatch", f"--init-from {where}: its input is {source.input_shape[1:]}, this "
+                                               f"run's {model.input_shape[1:]}; use its --image-size and "
+                                               "--colour/--greyscale")
+    mine, theirs = _trunk_layers(model), _trunk_layers(source)
+    shapes = [[tuple(w.shape) for w in layer.weights] for layer in mine]
+    if shapes != [[tuple(w.shape) for w in layer.weights] for layer in theirs]:
+        raise BadInputError("model mismatch", f"--init-from {where}: another trunk architecture; use its "
+                                              "--architecture")
+    for layer, origin in zip(mine, theirs, strict=True):  # in order: Keras numbers unnamed layers per process
+        layer.set_weights(origin.get_weights())
+
+
+def _trunk_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    return [layer for layer in model.layers if layer.weights and layer.name != LOGITS_LAYER]
+
+
+def freeze_votes(model: keras.Model, groups: Sequence[str]) -> None:
+    """``--freeze trunk``: train the new heads only."""
+    unknown = [group for group in groups if group != TRUNK]
+    if unknown:
+        raise BadInputError("bad option", f"--freeze: cannot freeze {', '.join(unknown)} of a vote model; "
+                                          f"choose {TRUNK}")
+    if groups:
+        for layer in model.layers:
+            layer.trainable = layer.name == LOGITS_LAYER
 
 
 def compile_votes(model: keras.Model, config: TrainConfig, jit: bool | str | None = None) -> keras.Model:
@@ -100,6 +135,9 @@ class VoteTraining:
 
     def __init__(self, data: Path, manifest: dict, config: TrainConfig) -> None:
         self.data, self.manifest, self.config = data, manifest, config
+        if config.freeze and not config.init_from:
+            raise BadInputError("bad option", "--freeze applies with --init-from (fine-tuning a trained model)")
+        self.source = fine_tuning_source(config.init_from, "votes") if config.init_from else None
         self.schema = load_schema(manifest["schema"])
         self.heads = heads_for(self.schema, questions_of(config, self.schema))
         self.filter_head = self.heads[0] if config.question != "all" else \
@@ -113,7 +151,11 @@ class VoteTraining:
 
     def build(self) -> keras.Model:
         channels = 1 if self.config.greyscale else self.manifest["image"]["shape"][-1]
-        return compile_votes(vote_network(self.config, channels, self.heads), self.config)
+        model = vote_network(self.config, channels, self.heads)
+        if self.source:
+            copy_trunk(model, self.source[1], self.source[0])
+        freeze_votes(model, self.config.freeze)
+        return compile_votes(model, self.config)
 
     def dataset(self, split: str, epochs: tuple[int, int] | None = None) -> tf.data.Dataset:
         config = self.config
@@ -131,6 +173,8 @@ class VoteTraining:
                        "asked_fraction": round(float(labels.asked_fraction[h.offset]), 4)} for h in self.heads],
             "baseline": {"what": "training-set mean rho for every galaxy", "rho": labels.mean_rho.tolist(),
                          "val_loss": labels.baseline_val_loss},
+            **({"init_from": {"path": str(self.source[0].resolve()), "sha256": sha256_file(self.source[0] / FINAL),
+                              "freeze": list(self.config.freeze)}} if self.source else {}),
         }
 
 
