@@ -102,11 +102,16 @@ def _existing_ancestor(path: Path) -> Path:
     return Path.cwd()
 
 
+def visible_entries(folder: Path) -> list[str]:
+    """The names in ``folder`` a user sees (hidden ones, such as galzoo's locks and marks, do not count)."""
+    return sorted(entry.name for entry in folder.iterdir() if not entry.name.startswith("."))
+
+
 def _refuse_foreign_folder(output: Output) -> None:
     """A non-empty folder with none of galzoo's marker files holds someone's files: never write among them."""
     if not output.path.is_dir() or any((output.path / name).exists() for name in (OWNED, *output.markers)):
         return
-    visible = sorted(entry.name for entry in output.path.iterdir() if not entry.name.startswith("."))
+    visible = visible_entries(output.path)
     if visible:
         raise BadInputError(OUTPUT_IS_INPUT, f"{output.option} {output.path} holds files galzoo did not write "
                                              f"(e.g. {visible[0]}); choose a new or empty folder")
@@ -119,8 +124,8 @@ def check_place(output: Output) -> None:
         if path.exists() and not path.is_dir():
             raise BadInputError(CANNOT_WRITE, f"{output.option} {path} is a file; give a folder")
         _refuse_foreign_folder(output)
-        probe_writable(_existing_ancestor(path))
-        probe_writable(_existing_ancestor(_real(path).parent))  # where its lock goes
+        for place in {_real(_existing_ancestor(path)), _existing_ancestor(_real(path).parent)}:  # and its lock's
+            probe_writable(place)
         return
     for target in (path, *output.also):
         if target.is_dir():

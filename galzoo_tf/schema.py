@@ -14,6 +14,7 @@ from importlib import resources
 from pathlib import Path
 
 from galzoo_tf.errors import BadInputError
+from galzoo_tf.fileio import read_json
 
 BAD_TREE = "bad tree"
 
@@ -182,10 +183,7 @@ def available_schemas() -> list[str]:
 
 def _user_tree(path: Path) -> Schema:
     """A user's tree file, every flaw in it one ``SchemaError`` naming the file."""
-    try:
-        raw = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise SchemaError(f"{path}: not valid JSON ({exc})") from None
+    raw = read_json(path)  # not JSON, or not an object: one line naming the file
     try:
         return _build(raw)
     except SchemaError as exc:

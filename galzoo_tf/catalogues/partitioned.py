@@ -32,7 +32,7 @@ from galzoo_tf.data.inputs import FolderSource, Partition, RecordSource, partiti
 from galzoo_tf.engine import Engine, worker_cache
 from galzoo_tf.errors import BadInputError
 from galzoo_tf.fileio import changed_keys, read_json, replaced_atomically, write_json_atomic
-from galzoo_tf.outputs import remove_written
+from galzoo_tf.outputs import remove_written, visible_entries
 from galzoo_tf.tasks.registry import load_model, task_of
 from galzoo_tf.training.model_dir import SavedModel
 
@@ -104,7 +104,7 @@ class PartitionedCatalogue:
                                                        "--out or --overwrite")
             if changed:
                 remove_written(self.folder, [*written_parts(self.folder), SETTINGS, PROVENANCE])
-        elif self.folder.is_dir() and any(not entry.name.startswith(".") for entry in self.folder.iterdir()):
+        elif self.folder.is_dir() and visible_entries(self.folder):
             raise BadInputError("output exists", f"{self.folder} is not empty and holds no partitioned "
                                                  "catalogue; choose a new --out")
         self.folder.mkdir(parents=True, exist_ok=True)

@@ -94,8 +94,7 @@ class ParameterTraining:
             "targets": self.scaler.to_json(),
             "baseline": {"what": "N(training mean, training spread) of the scaled targets for every galaxy",
                          "val_loss": self.baseline_val_loss},
-            **({"init_from": {"path": str(self.source.path.resolve()), "sha256": self.source.checksum(),
-                              "freeze": list(self.config.freeze)}} if self.source else {}),
+            **({"init_from": {**self.source.describe(), "freeze": list(self.config.freeze)}} if self.source else {}),
         }
 
 

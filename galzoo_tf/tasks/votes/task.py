@@ -16,7 +16,6 @@ import tensorflow as tf
 
 from galzoo_tf.data.augment import AugmentConfig
 from galzoo_tf.errors import BadInputError
-from galzoo_tf.fileio import sha256_file
 from galzoo_tf.models import build_vote_model
 from galzoo_tf.schema import Schema, load_schema
 from galzoo_tf.tasks.base import Progress, Rows, Task, TaskDefaults
@@ -29,7 +28,7 @@ from galzoo_tf.tasks.votes.model import VoteModel, check_same_heads
 from galzoo_tf.tasks.votes.posterior import DROPOUT_LAYER, LOGITS_LAYER
 from galzoo_tf.tasks.votes.targets import vote_dataset, vote_table
 from galzoo_tf.training.config import TrainConfig
-from galzoo_tf.training.model_dir import FINAL, fine_tuning_source
+from galzoo_tf.training.model_dir import SavedModel, fine_tuning_source
 
 STATISTICS_CHUNK = 4096  # galaxies per chunk of the baseline loss (a fixed summation order)
 
@@ -137,7 +136,7 @@ class VoteTraining:
         self.data, self.manifest, self.config = data, manifest, config
         if config.freeze and not config.init_from:
             raise BadInputError("bad option", "--freeze applies with --init-from (fine-tuning a trained model)")
-        self.source = fine_tuning_source(config.init_from, "votes") if config.init_from else None
+        self.source = SavedModel(*fine_tuning_source(config.init_from, "votes")) if config.init_from else None
         self.schema = load_schema(manifest["schema"])
         self.heads = heads_for(self.schema, questions_of(config, self.schema))
         self.filter_head = self.heads[0] if config.question != "all" else \
@@ -153,7 +152,7 @@ class VoteTraining:
         channels = 1 if self.config.greyscale else self.manifest["image"]["shape"][-1]
         model = vote_network(self.config, channels, self.heads)
         if self.source:
-            copy_trunk(model, self.source[1], self.source[0])
+            copy_trunk(model, self.source.model, self.source.path)
         freeze_votes(model, self.config.freeze)
         return compile_votes(model, self.config)
 
@@ -173,8 +172,7 @@ class VoteTraining:
                        "asked_fraction": round(float(labels.asked_fraction[h.offset]), 4)} for h in self.heads],
             "baseline": {"what": "training-set mean rho for every galaxy", "rho": labels.mean_rho.tolist(),
                          "val_loss": labels.baseline_val_loss},
-            **({"init_from": {"path": str(self.source[0].resolve()), "sha256": sha256_file(self.source[0] / FINAL),
-                              "freeze": list(self.config.freeze)}} if self.source else {}),
+            **({"init_from": {**self.source.describe(), "freeze": list(self.config.freeze)}} if self.source else {}),
         }
 
 
