@@ -7,7 +7,7 @@ GALZOO := $(VENV)/bin/galzoo
 STAMP := $(VENV)/.installed-stamp
 DEMO := data/demo
 
-.PHONY: venv test docs-check lint demo bench clean
+.PHONY: venv test docs-check lint demo bench base-model clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "galzoo needs Python 3.11; set PYTHON=/path/to/python3.11")'
@@ -53,6 +53,20 @@ demo: venv
 	@echo "figures (coverage, posteriors, distributions, ROC, confusion): $(DEMO)/calibration/*.png"
 	@echo "posterior catalogue of the test split: $(DEMO)/bar-test.fits (columns: docs/posteriors.md)"
 	@echo "galaxies to label next: $(DEMO)/acquired.csv; montage: $(DEMO)/acquired-montage.png"
+
+# The base model shipped as galzoo_tf/weights/base (docs/representation.md): 50,000 simulated galaxies
+# (about 17 minutes on 2 cores), one head per question of the tree, 64 px greyscale, bfloat16 mixed
+# precision, up to 40 epochs (about 50 minutes); every step resumes where an interrupted run stopped.
+BASE_DATA := data/pretrain
+BASE_RUN := data/base-run
+BASE_PREPARE := prepare synthetic --n 50000 --seed 100 --out $(BASE_DATA)
+BASE_TRAIN := train --data $(BASE_DATA) --question all --image-size 64 --batch-size 64 --epochs 40 --patience 6 \
+	--mixed-precision --seed 0 --out $(BASE_RUN)
+
+base-model: venv
+	$(GALZOO) $(BASE_PREPARE)
+	$(GALZOO) $(BASE_TRAIN) --resume
+	$(PY) -m galzoo_tf.training.base_model $(BASE_RUN) "galzoo $(BASE_PREPARE) && galzoo $(BASE_TRAIN)"
 
 # The benchmark suite: every stage at a size that runs in about 6 minutes on 2 cores, one table
 # (inputs cached in data/bench/suite; numbers also in data/bench/suite.json). docs/performance.md.

@@ -69,7 +69,7 @@ def matmul_gflops(n: int = 2048, repeats: int = 10) -> float:
 
 
 def measure(data: Path, steps: int = 30, batch_size: int = 64, image_size: int = 128,
-            question_name: str = "smooth") -> dict:
+            question_name: str = "smooth", mixed_precision: bool = False) -> dict:
     """Training images/s from records with augmentation and from one in-memory batch, FLOPs, matmul GFLOP/s."""
     import keras
     import tensorflow as tf
@@ -87,6 +87,7 @@ def measure(data: Path, steps: int = 30, batch_size: int = 64, image_size: int =
     config = AugmentConfig(image_size, True, question.zoom, question.central_crop)
     records = vote_dataset(data, "train", heads, config, batch_size, seed=0, epochs=(0, 100)).repeat()
     in_memory = tf.data.Dataset.from_tensors(next(iter(records))).repeat()
+    keras.config.set_dtype_policy("mixed_bfloat16" if mixed_precision else "float32")
     model = build_vote_model((image_size, image_size, 1), heads[0].size)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=BinomialVoteLoss())
     return {"records": images_per_second(model, records, steps, batch_size),
@@ -101,11 +102,12 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--image-size", type=int, default=128)
     parser.add_argument("--question", default="smooth", help="whose zoom and crop to use (bar: 1.7-1.9, central)")
+    parser.add_argument("--mixed-precision", action="store_true", help="bfloat16 compute, as train --mixed-precision")
     args = parser.parse_args()
-    result = measure(args.data, args.steps, args.batch_size, args.image_size, args.question)
+    result = measure(args.data, args.steps, args.batch_size, args.image_size, args.question, args.mixed_precision)
     pipeline_rate, memory_rate, training_flops = result["records"], result["in_memory"], result["training_flops"]
     print(f"train throughput, {args.question} augmentation, paper CNN {args.image_size}x{args.image_size}x1, "
-          f"batch {args.batch_size}; "
+          f"batch {args.batch_size}, {'mixed bfloat16' if args.mixed_precision else 'float32'}; "
           f"{platform.machine()}, {os.cpu_count()} cores, TF {result['tf']}, no XLA")
     print(f"{'from records + augmentation':<34} {pipeline_rate:8.1f} images/s")
     print(f"{'in-memory constant batch':<34} {memory_rate:8.1f} images/s")

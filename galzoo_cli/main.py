@@ -11,6 +11,7 @@ from galzoo_cli.calibrate import calibrate
 from galzoo_cli.console import friendly_errors, quiet_start, report, table
 from galzoo_cli.fraction import fraction
 from galzoo_cli.predict import predict
+from galzoo_cli.representation import anomalies, embed, similar
 from galzoo_cli.train import train
 
 app = typer.Typer(
@@ -19,7 +20,8 @@ app = typer.Typer(
          "Stages: [bold]prepare[/] (sources -> TFRecords), [bold]train[/] (records -> Bayesian vote CNN), "
          "[bold]calibrate[/] (coverage error, figures, recalibration), [bold]predict[/] (posterior catalogue), "
          "[bold]acquire[/] (what volunteers should label next; `acquire simulate`: campaigns), "
-         "[bold]fraction[/] (a population fraction with its uncertainty). "
+         "[bold]fraction[/] (a population fraction with its uncertainty), "
+         "[bold]embed[/] / [bold]similar[/] / [bold]anomalies[/] (the representation, look-alikes, outliers). "
          "Start with `galzoo prepare --help`; `galzoo schema` shows the decision tree.",
     no_args_is_help=True, rich_markup_mode="rich", pretty_exceptions_show_locals=False)
 app.add_typer(prepare.app, name="prepare")
@@ -28,6 +30,9 @@ app.command("calibrate")(calibrate)
 app.command("predict")(predict)
 app.add_typer(acquire.app, name="acquire")
 app.command("fraction")(fraction)
+app.command("embed")(embed)
+app.command("similar")(similar)
+app.command("anomalies")(anomalies)
 
 
 def _version(value: bool) -> None:

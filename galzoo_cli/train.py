@@ -54,13 +54,19 @@ def train(
                                               "VGG-16; 0.125 with --image-size 64 trains on a CPU).",
                                          min=0.01, max=4)] = 1.0,
     l2: Annotated[float, typer.Option(help="Parameters: L2 regularisation strength (GaMPEN: 1e-4).", min=0)] = 0.0,
-    init_from: Annotated[Path | None, typer.Option(help="Fine-tune this trained model of the same task and input "
+    init_from: Annotated[Path | None, typer.Option(help="Fine-tune 'base' (the shipped base model) or this trained "
+                                                        "model of the same task and input "
                                                         "size. Votes: its trunk, with a new head for each question "
                                                         "of these records' tree. Parameters: the whole network "
                                                         "(its target scaler is kept).")] = None,
     freeze: Annotated[list[str] | None, typer.Option(help="With --init-from: keep layers fixed. Votes: trunk (train "
                                                           "the heads only). Parameters: stn, block1..block5, dense; "
                                                           "repeatable.")] = None,
+    trunk_lr_factor: Annotated[float | None, typer.Option(help="Votes, with --init-from and no --freeze: the "
+                                                               "trunk learns at this times the heads' rate "
+                                                               "(default 0.1), so few labels adapt the "
+                                                               "pretrained representation without wiping it.",
+                                                          min=0, max=1)] = None,
 ) -> None:
     """Train a Bayesian CNN: Binomial distributions of vote counts (Walmsley et al. 2019), or with --task parameters GaMPEN's multivariate normal of (logit L_B/L_T, ln R_e, ln F) (Ghosh et al. 2022).
 
@@ -74,7 +80,7 @@ def train(
                          architecture=architecture, greyscale=not colour, zoom=zoom, central_crop=central_crop,
                          mixed_precision=mixed_precision, strategy=strategy, jit=jit, patience=patience,
                          width=width, l2=l2, init_from=str(init_from) if init_from else None,
-                         freeze=tuple(freeze or ()))
+                         freeze=tuple(freeze or ()), trunk_lr_factor=trunk_lr_factor)
     result = run(data, out, config, resume=resume, verbose=1 if sys.stdout.isatty() else 2)
     rows = [["galaxies (train / val)", f"{result.train_galaxies:,} / {result.val_galaxies:,}"],
             ["epochs run", str(result.epochs_run)],

@@ -96,6 +96,17 @@ class Schema:
                 return question
         raise KeyError(f"schema {self.name!r} has no question {name!r}; questions: {', '.join(self.question_names)}")
 
+    def to_json(self) -> dict:
+        """The tree as a tree file holds it (``_build`` reads it back to an equal Schema)."""
+        return {"name": self.name, "title": self.title, "root": self.root,
+                "columns": {"id": self.id_column, "count": self.count_pattern},
+                "questions": [{"name": q.name, "task": q.task, "stem": q.stem, "text": q.text,
+                               "expected_votes": q.expected_votes, "total_column": q.total_column,
+                               "zoom": list(q.zoom), "crop": "central" if q.central_crop else "random",
+                               "answers": [{"name": a.name, "stem": a.stem, "kaggle": a.kaggle,
+                                            "leads_to": a.leads_to} for a in q.answers]}
+                              for q in self.questions]}
+
     def count_column(self, answer: Answer) -> str:
         """Catalogue column holding the vote count k of ``answer``."""
         return self.count_pattern.format(stem=answer.stem)
@@ -192,6 +203,18 @@ def _user_tree(path: Path) -> Schema:
         raise SchemaError(f"{path}: a tree, question or answer lacks the field {exc}") from None
     except (TypeError, ValueError, AttributeError) as exc:
         raise SchemaError(f"{path}: not a galzoo tree ({exc}); see the shipped trees in galzoo_tf/trees") from None
+
+
+def manifest_tree(schema: Schema) -> dict:
+    """What a record manifest keeps of its tree: the name of a shipped tree, or a user's whole tree, so the
+    records train anywhere without the tree file."""
+    shipped = schema.name in available_schemas() and load_schema(schema.name) == schema
+    return {"schema": schema.name} if shipped else {"schema": schema.name, "tree": schema.to_json()}
+
+
+def schema_of(manifest: dict) -> Schema:
+    """The tree of a record folder (its manifest), shipped or the user's."""
+    return _build(manifest["tree"]) if "tree" in manifest else load_schema(manifest["schema"])
 
 
 @cache

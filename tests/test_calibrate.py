@@ -55,6 +55,22 @@ def test_tuned_dropout_rate_is_the_best_scored_and_predict_uses_it(model_copy, t
     assert stored.sampler(passes=3, tta=False, seed=0).rate == float(best)
     assert calibration_score(report["recalibrated"]) >= 0
     assert "coverage-recalibrated.png" in report["recalibrated"]["figures"]
+    spread = tuning["spread"]  # the logit spread fitted after the rate, stored beside it and used by samplers
+    assert spread["largest_coverage_error"] <= spread["at_spread_1"]
+    assert stored.sidecar["posterior"]["logit_spread"] == report["recalibrated"]["logit_spread"] == \
+        stored.sampler(passes=3, tta=False, seed=0).spread
+    assert stored.sampler(passes=3, tta=False, seed=0, rate=0.33).spread == 1.0  # fitted at another rate
+
+
+def test_the_logit_spread_scales_each_galaxys_samples_about_their_mean(tiny_bar):
+    model = load_model(tiny_bar[1], "votes")
+    images = np.random.default_rng(0).integers(0, 255, (3, 256, 256, 3)).astype(np.uint8)
+    plain, wide = model.sampler(8, False, 0), model.sampler(8, False, 0)
+    wide.spread = 2.5
+    features = plain.features(images)
+    drawn, scaled = plain.logits_from_features(features).numpy(), wide.logits_from_features(features).numpy()
+    centre = drawn.mean(axis=1, keepdims=True)
+    np.testing.assert_allclose(scaled, centre + 2.5 * (drawn - centre), rtol=1e-5, atol=1e-5)
 
 
 def test_more_test_time_dropout_widens_the_posterior(model_copy, tmp_path):

@@ -33,7 +33,7 @@ from galzoo_tf.data.records import read_manifest
 from galzoo_tf.errors import BadInputError
 from galzoo_tf.fileio import changed_keys, read_json, replaced_atomically, write_json_atomic
 from galzoo_tf.outputs import Output, remove_written, writing
-from galzoo_tf.schema import load_schema
+from galzoo_tf.schema import schema_of
 from galzoo_tf.tasks.votes.heads import heads_for
 from galzoo_tf.tasks.votes.posterior import Sampler
 from galzoo_tf.tasks.votes.targets import VoteTable, vote_dataset, vote_table
@@ -92,7 +92,7 @@ class Campaign:
                  overwrite: bool = False) -> None:
         options.check()
         self.data, self.out, self.options = Path(data), Path(out), options
-        schema = load_schema(read_manifest(self.data)["schema"])
+        schema = schema_of(read_manifest(self.data))
         self.head = heads_for(schema, [options.question])[0]
         self.training = options.training()
         self.augmentation = augment_config(self.training, schema)

@@ -27,7 +27,7 @@ from galzoo_tf.catalogues.formats import (
     write_catalogue,
     write_parquet_part,
 )
-from galzoo_tf.catalogues.writer import PredictResult, catalogue_settings, drain_rows, fits_keywords
+from galzoo_tf.catalogues.writer import CatalogueKind, PredictResult, catalogue_settings, drain_rows, fits_keywords
 from galzoo_tf.data.inputs import FolderSource, Partition, RecordSource, partitions
 from galzoo_tf.engine import Engine, worker_cache
 from galzoo_tf.errors import BadInputError
@@ -39,12 +39,14 @@ from galzoo_tf.training.model_dir import SavedModel
 
 @dataclass(frozen=True)
 class CatalogueJob:
-    """What a worker needs to predict any partition: model directories (paths, not weights) and options."""
+    """What a worker needs to predict any partition: model directories (paths, not weights), the kind of
+    catalogue (a task, or embeddings) and its options."""
 
     models: tuple[str, ...]
     checksums: tuple[str, ...]
-    options: Any  # the task's catalogue options
+    options: Any  # the kind's catalogue options
     out: str
+    kind: CatalogueKind
 
     def rows_of(self) -> Callable:
         """The batch -> rows function, built once per worker process (models loaded, sampler traced)."""
@@ -56,7 +58,7 @@ class CatalogueJob:
             if model.checksum() != checksum:
                 raise BadInputError("model changed", f"{model.path}: model.keras differs from the one the run "
                                                      "started with; workers must see the same files")
-        return task_of(models).catalogue_rows(models, self.options, Path(self.out))
+        return self.kind.catalogue_rows(models, self.options, Path(self.out))
 
 
 def part_path(folder: Path, name: str) -> Path:
@@ -119,8 +121,12 @@ class PartitionedCatalogue:
 def predict_partitioned(models: list[SavedModel], source: RecordSource | FolderSource, out: Path, options,
                         engine: Engine,
                         overwrite: bool = False, merge: Path | None = None,
-                        progress: Callable[[int, int], None] | None = None) -> PredictResult:
-    """Predict every partition not yet written on ``engine``, then the provenance and the optional merge."""
+                        progress: Callable[[int, int], None] | None = None,
+                        kind: CatalogueKind | None = None) -> PredictResult:
+    """Predict every partition not yet written on ``engine``, then the provenance and the optional merge.
+
+    ``kind`` makes the rows (default: the models' task, a posterior catalogue)."""
+    kind = kind or task_of(models)
     if merge is not None:
         catalogue_format(merge)
     started = time.perf_counter()
@@ -130,7 +136,7 @@ def predict_partitioned(models: list[SavedModel], source: RecordSource | FolderS
     parts = {name: dataset.written(name) for name in names}
     done = sum(p["consumed"] for p in parts.values() if p)
     job = CatalogueJob(tuple(str(m.path.resolve()) for m in models), tuple(settings["models"]), options,
-                       str(Path(out).resolve()))
+                       str(Path(out).resolve()), kind)
     todo = [part for part in partitions(source) if parts[part.name] is None]
     for part, meta in engine.run(predict_part, todo, job):
         parts[part.name] = meta
@@ -139,7 +145,7 @@ def predict_partitioned(models: list[SavedModel], source: RecordSource | FolderS
             progress(done, source.total)
     skipped = sum((Counter(p["skipped"]) for p in parts.values()), Counter())
     source.skipped.update(skipped)
-    provenance_of = task_of(models).catalogue_provenance(models, source, options)
+    provenance_of = kind.catalogue_provenance(models, source, options)
     provenance = {**provenance_of(sum(p["rows"] for p in parts.values())),
                   "parts": [part_path(Path(out), name).name for name in names]}
     write_json_atomic(Path(out) / PROVENANCE, provenance)

@@ -14,7 +14,7 @@ from typing import Any
 
 from galzoo_tf.catalogues.formats import PROVENANCE, SETTINGS, provenance_path
 from galzoo_tf.catalogues.partitioned import predict_partitioned
-from galzoo_tf.catalogues.writer import PredictResult, catalogue_settings, stream_catalogue
+from galzoo_tf.catalogues.writer import CatalogueKind, PredictResult, catalogue_settings, stream_catalogue
 from galzoo_tf.data.inputs import FolderSource, ImageInputs, RecordSource
 from galzoo_tf.engine import LOCAL, EngineSpec, LocalEngine, Starter, running
 from galzoo_tf.errors import BadInputError
@@ -26,19 +26,19 @@ from galzoo_tf.training.model_dir import SavedModel
 
 def predict(models: Sequence[SavedModel], source: RecordSource | FolderSource, out: Path, options: Any,
             resume: bool = False, overwrite: bool = False,
-            progress: Callable[[int, int], None] | None = None) -> PredictResult:
-    """Sample every galaxy of ``source`` with the models' task and write the catalogue ``out`` (format from its
-    extension), streamed and resumable.
+            progress: Callable[[int, int], None] | None = None, kind: CatalogueKind | None = None) -> PredictResult:
+    """Sample every galaxy of ``source`` with the models' task (or ``kind``) and write the catalogue ``out``
+    (format from its extension), streamed and resumable.
 
     >>> from galzoo_tf import PredictRequest, RecordSource, load_model, task_of
     >>> model = load_model("data/demo/bar-model")  # doctest: +SKIP
     >>> options = task_of([model]).predict_options(PredictRequest(passes=30), [model])  # doctest: +SKIP
     >>> predict([model], RecordSource("data/demo/synthetic", "test"), "bar.fits", options)  # doctest: +SKIP
     """
-    task, models, out = task_of(models), list(models), Path(out)
+    kind, models, out = kind or task_of(models), list(models), Path(out)
     settings = catalogue_settings([m.checksum() for m in models], source, options)
-    return stream_catalogue(source, out, settings, options, task.catalogue_rows(models, options, out),
-                            task.catalogue_provenance(models, source, options), resume, overwrite, progress)
+    return stream_catalogue(source, out, settings, options, kind.catalogue_rows(models, options, out),
+                            kind.catalogue_provenance(models, source, options), resume, overwrite, progress)
 
 
 def predict_catalogue(model_dirs: Sequence[Path], inputs: ImageInputs, out: Path, request: PredictRequest,

@@ -8,9 +8,10 @@ batch and an interrupted run resumes), and writes the catalogue and its JSON ato
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -18,6 +19,16 @@ from galzoo_tf import __version__
 from galzoo_tf.catalogues.formats import PartialCatalogue, catalogue_format, provenance_path
 from galzoo_tf.data.inputs import Batch, FolderSource, RecordSource
 from galzoo_tf.fileio import write_json_atomic
+
+
+class CatalogueKind(Protocol):
+    """What makes a catalogue's rows and provenance from loaded models: a task (posteriors) or embeddings."""
+
+    def catalogue_rows(self, models: Sequence, options: Any, out: Path) -> Callable[[Batch], dict[str, np.ndarray]]:
+        ...
+
+    def catalogue_provenance(self, models: Sequence, source: RecordSource | FolderSource,
+                             options: Any) -> Callable[[int], dict]: ...
 
 
 @dataclass(frozen=True)
@@ -86,5 +97,5 @@ def fits_keywords(provenance: dict) -> dict:
     """The provenance that fits in FITS keywords (the rest is in the JSON beside the catalogue)."""
     inputs = provenance["input"]
     return {"GZVERSN": provenance["galzoo_version"], "GZSEED": provenance["seed"],
-            "GZPASSES": provenance["options"]["passes"], "GZTTA": provenance["options"].get("tta", False),
+            "GZPASSES": provenance["options"].get("passes", 1), "GZTTA": provenance["options"].get("tta", False),
             "GZMODEL": provenance["models"][0]["sha256"], "GZINPUT": inputs.get("fingerprint") or inputs["sha256"]}

@@ -41,7 +41,7 @@ from galzoo_tf.errors import BadInputError
 from galzoo_tf.fileio import corrupt_files, read_json, write_json_atomic
 from galzoo_tf.outputs import Output, remove_written, writing
 from galzoo_tf.plots import record_montage
-from galzoo_tf.schema import load_schema
+from galzoo_tf.schema import load_schema, manifest_tree
 from galzoo_tf.signals import die_with_parent
 
 CHUNK = 16  # images per worker task: large enough to amortise IPC, small for a smooth progress bar
@@ -460,7 +460,7 @@ def build_manifest(catalogue: Catalogue, options: PrepareOptions, spec: ImageSpe
         "format": FORMAT,
         "galzoo_version": __version__,
         "source": catalogue.source,
-        "schema": catalogue.schema.name,
+        **manifest_tree(catalogue.schema),
         "questions": _voted_questions(catalogue),
         "image": spec.to_json(),
         "int_features": catalogue.int_features,

@@ -22,7 +22,7 @@ import tensorflow as tf
 from galzoo_tf.data.augment import AugmentConfig
 from galzoo_tf.data.inputs import Batch, FolderSource, RecordSource
 from galzoo_tf.tasks.requests import CalibrateRequest, CalibrationReport, PredictRequest
-from galzoo_tf.training.config import TrainConfig
+from galzoo_tf.training.config import TrainConfig, check_task_options
 from galzoo_tf.training.model_dir import SavedModel
 
 Progress = Callable[[int, int], None] | None
@@ -63,7 +63,9 @@ class Task(ABC):
     defaults: TaskDefaults
 
     def configure(self, config: TrainConfig) -> TrainConfig:
-        """The config with the task's defaults filled in (what the run does, and what galzoo.json records)."""
+        """The config with the task's defaults filled in (what the run does, and what galzoo.json records); an
+        option of another task is an error."""
+        check_task_options(config, self.name)
         return config if config.dropout is not None else replace(config, dropout=self.defaults.dropout)
 
     def purpose(self, settings: dict) -> str:

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from galzoo_tf.errors import BadInputError
 from galzoo_tf.outputs import Output, writing
 from galzoo_tf.tasks.registry import load_model, load_models, task_of
 from galzoo_tf.tasks.requests import REPORT, CalibrateRequest, CalibrationReport
+from galzoo_tf.training.model_dir import is_shipped
 
 
 def calibrate_model(model_dir: Path, data: Path, out: Path, request: CalibrateRequest,
@@ -26,5 +28,9 @@ def calibrate_model(model_dir: Path, data: Path, out: Path, request: CalibrateRe
               *[("ensemble model", member) for member in ensemble]]
     with writing([Output.directory(out, markers=(REPORT,))], inputs):
         model = load_model(model_dir)
+        if (request.tune_dropout or request.expert_labels) and is_shipped(model.path):
+            raise BadInputError("read-only model", f"--model {model_dir}: the shipped base model is not changed, "
+                                                   "so --tune-dropout and --expert-labels cannot store what they "
+                                                   "fit in it; fine-tune it (`galzoo train --init-from base`) first")
         members = load_models(ensemble, model.task) if ensemble else []
         return task_of([model]).calibrate(model, data, out, request, members, progress)

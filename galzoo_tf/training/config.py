@@ -38,6 +38,22 @@ class TrainConfig:
     l2: float = 0.0  # parameters: L2 regularisation strength lambda (GaMPEN eq. 8 uses 1e-4)
     init_from: str | None = None  # start from this model directory's weights (votes: its trunk)
     freeze: tuple[str, ...] = ()  # layer groups kept fixed while fine-tuning (votes: trunk; parameters: FREEZABLE)
+    trunk_lr_factor: float | None = None  # votes, full fine-tuning: trunk rate = this x the heads' (default 0.1)
+
+
+TASK_OPTIONS = {  # options only one task reads: given to the other, they are an error, not silently ignored
+    "question": "votes", "min_votes": "votes", "architecture": "votes", "central_crop": "votes",
+    "trunk_lr_factor": "votes", "width": "parameters", "l2": "parameters",
+}
+
+
+def check_task_options(config: TrainConfig, task: str) -> None:
+    """A clear error for any option set away from its default that ``task`` does not read."""
+    defaults = TrainConfig()
+    for name, owner in TASK_OPTIONS.items():
+        if owner != task and getattr(config, name) != getattr(defaults, name):
+            raise BadInputError("bad option", f"--{name.replace('_', '-')} applies to --task {owner}, not "
+                                              f"--task {task}")
 
 
 @dataclass

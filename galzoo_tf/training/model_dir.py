@@ -27,6 +27,8 @@ FINAL, SIDECAR, RUN_CONFIG = "model.keras", "galzoo.json", "train-config.json"
 RECORD_WAIT_SECONDS = 60  # a calibration storing its section waits this long for another one to finish
 LEGACY_TASK = "votes"  # what a galzoo.json or run config written before tasks were recorded holds
 DEFAULT_IMAGE = {"shape": [256, 256, 3], "dtype": "uint8", "encoding": "raw"}  # models trained before it was kept
+BASE = "base"  # --model base, --init-from base: the base model shipped in the package
+SHIPPED = Path(__file__).resolve().parent.parent / "weights"  # galzoo_tf/weights/<name>/model.keras, galzoo.json
 
 
 @dataclass(frozen=True)
@@ -64,9 +66,28 @@ class SavedModel:
         return {"path": str(self.path.resolve()), "sha256": self.checksum()}
 
 
+def model_path(given: str | Path) -> Path:
+    """A ``--model`` value as a directory: ``base`` is the shipped base model, anything else a path."""
+    if str(given) != BASE:
+        return Path(given)
+    if Path(BASE).is_dir():
+        raise BadInputError("bad option", f"--model {BASE} names the shipped base model, but ./{BASE} is a "
+                                          "directory too; give that directory as an absolute path, or rename it")
+    shipped = SHIPPED / BASE
+    if not (shipped / FINAL).is_file():
+        raise BadInputError("not a model", f"the base model is not installed ({shipped}); `make base-model` "
+                                           "trains it")
+    return shipped
+
+
+def is_shipped(path: Path) -> bool:
+    return Path(path).resolve().is_relative_to(SHIPPED)
+
+
 def read_sidecar(path: str | Path) -> tuple[Path, dict]:
-    """The directory and its ``galzoo.json``; a clear error unless both model files are there and readable."""
-    path = Path(path)
+    """The directory (``base``: the shipped model) and its ``galzoo.json``; a clear error unless both model
+    files are there and readable."""
+    path = model_path(path)
     if not path.is_dir():
         raise BadInputError("not a model", f"{path}: no such model directory (from `galzoo train`)")
     for name in (FINAL, SIDECAR):
@@ -101,20 +122,25 @@ def load_keras(path: Path, name: str = FINAL) -> keras.Model:
                                             "truncated or not a Keras model of galzoo's") from None
 
 
-def record_dropout_rate(path: Path, rate: float, data: Path, split: str, criterion: str, **sampling) -> None:
-    """Store calibration's tuned test-time dropout rate in galzoo.json (atomically), with what it was tuned on.
+def record_dropout_rate(path: Path, rate: float, data: Path, split: str, criterion: str, fitted: dict | None = None,
+                        **sampling) -> None:
+    """Store calibration's tuned test-time dropout rate (and any other ``fitted`` value, e.g. the vote task's
+    logit spread) in galzoo.json (atomically), with what it was tuned on.
 
     One format for every task: the records' path and fingerprint, the split, the sampling
     settings (passes, seed, ...), the criterion and the galzoo version.
     """
     tuned_on = {"data": str(Path(data).resolve()), "split": split, "fingerprint": read_manifest(data)["fingerprint"],
                 **sampling}
-    record_section(path, "posterior", {"dropout_rate": rate, "tuned_on": tuned_on, "criterion": criterion,
-                                       "galzoo_version": __version__})
+    record_section(path, "posterior", {"dropout_rate": rate, **(fitted or {}), "tuned_on": tuned_on,
+                                       "criterion": criterion, "galzoo_version": __version__})
 
 
 def record_section(path: Path, name: str, value: dict, merge: bool = False) -> None:
     """Replace one section of galzoo.json (or, with ``merge``, update its keys), atomically, re-reading the file."""
+    if is_shipped(path):
+        raise BadInputError("read-only model", f"{path}: the shipped base model is not changed; fine-tune it "
+                                               "(`galzoo train --init-from base`) and calibrate that model")
     with OutputLock(Output.directory(path, option="--model"), wait=RECORD_WAIT_SECONDS):  # no section is lost
         sidecar = read_json(path / SIDECAR)
         write_json_atomic(path / SIDECAR, {**sidecar, name: {**sidecar.get(name, {}), **value} if merge else value})

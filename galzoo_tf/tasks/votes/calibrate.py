@@ -35,6 +35,8 @@ from galzoo_tf.tasks.votes.posterior import Sampler, count_probabilities, summar
 from galzoo_tf.training.model_dir import record_dropout_rate, record_section
 
 FINE_GRID = tuple(np.round(np.linspace(0.01, 0.5, 50), 3))
+SPREAD_MAX_ERRORS = tuple(np.round(np.arange(0.02, 0.201, 0.02), 2))  # the logit spread must hold at every one
+SPREADS = tuple(np.round(np.geomspace(0.25, 4.0, 41), 4))  # candidate logit-spread scalings (1 included)
 PAPER_TABLES = {  # Walmsley et al. 2019, Tables 1-2: coverage error without / with MC dropout
     "smooth": {"single": (0.496, 0.385, 0.261, 0.079), "mc": (0.165, 0.134, 0.094, 0.054)},
     "bar": {"single": (0.922, 0.855, 0.578, 0.226), "mc": (0.455, 0.424, 0.292, 0.118)},
@@ -107,14 +109,16 @@ def sample_split(samplers: list[Sampler], heads: list[BinomialHead], data: Path,
 
 
 def rho_samples(split: SplitFeatures, samplers: list[Sampler], rates: Sequence[float | None],
-                chunk: int = 512) -> dict[str, np.ndarray]:
-    """Per question, rho of every answer (galaxies, passes x models, answers) at the given test-time rates."""
+                chunk: int = 512, spreads: Sequence[float | None] | None = None) -> dict[str, np.ndarray]:
+    """Per question, rho of every answer (galaxies, passes x models, answers) at the given test-time rates and
+    logit spreads (None: each sampler's own)."""
     logits = []
-    for sampler, features, rate in zip(samplers, split.features, rates, strict=True):
+    for sampler, features, rate, spread in zip(samplers, split.features, rates, spreads or [None] * len(samplers),
+                                               strict=True):
         rows = chunk * sampler.passes
         logits.append(np.concatenate([
             sampler.logits_from_features(features[start * sampler.passes:start * sampler.passes + rows],
-                                         split.indices[start:start + chunk], rate).numpy()
+                                         split.indices[start:start + chunk], rate, spread).numpy()
             for start in range(0, len(split.indices), chunk)]))
     stacked = np.concatenate(logits, axis=1)
     return {h.question: h.rho(stacked).numpy() for h in split.heads}
@@ -217,17 +221,37 @@ def tune_dropout(split: SplitFeatures, samplers: list[Sampler], rates: Sequence[
         if not 0 <= rate < 1:
             raise BadInputError("bad option", f"--tune-dropout rates must be in [0, 1), not {rate}")
         chosen = [rate] + [None] * (len(samplers) - 1)
-        report = evaluate(outcomes(split, rho_samples(split, samplers, chosen), min_votes))
+        report = evaluate(outcomes(split, rho_samples(split, samplers, chosen, spreads=[1.0] * len(samplers)),
+                                   min_votes))
         scores[f"{rate:g}"] = {"score": calibration_score(report), "coverage_error": report["coverage_error"]["mc"]}
     best = min(scores, key=lambda r: scores[r]["score"])
-    return {"dropout_rate": float(best), "scores": scores,
-            "criterion": "smallest mean |MC coverage error| at max errors 0.02, 0.05, 0.10, 0.20"}
+    spread = fit_spread(split, samplers[0], float(best), min_votes)
+    return {"dropout_rate": float(best), "scores": scores, "logit_spread": spread["logit_spread"], "spread": spread,
+            "criterion": "the rate with the smallest mean |MC coverage error| at max errors 0.02, 0.05, 0.10, "
+                         "0.20; then the logit spread with the smallest largest |MC coverage error| at max errors "
+                         "0.02-0.20"}
+
+
+def fit_spread(split: SplitFeatures, sampler: Sampler, rate: float, min_votes: int) -> dict:
+    """The scaling of each galaxy's logit samples about their mean that makes the MC posterior's coverage
+    right at every maximum error 0.02-0.20 (the largest |coverage error| is minimised over ``SPREADS``).
+
+    Dropout's rate moves the spread of rho with the features it drops; this moves it directly, so
+    it can narrow or widen the posterior where no rate does."""
+    worst = {}
+    for spread in SPREADS:
+        report = evaluate(outcomes(split, rho_samples(split, [sampler], [rate], spreads=[spread]), min_votes),
+                          SPREAD_MAX_ERRORS)
+        errors = np.array(list(report["coverage_error"]["mc"].values()))
+        worst[spread] = float(np.abs(errors).max()) if np.isfinite(errors).all() else float("inf")
+    best = min(worst, key=lambda s: (worst[s], abs(np.log(s))))  # ties: the smallest change
+    return {"logit_spread": float(best), "largest_coverage_error": worst[best], "at_spread_1": worst[1.0]}
 
 
 def store_choice(model: VoteModel, tuning: dict, data: Path, split: str, passes: int, tta: bool, seed: int) -> None:
-    """Write the tuned rate into galzoo.json, with what it was tuned on."""
-    record_dropout_rate(model.path, tuning["dropout_rate"], data, split, tuning["criterion"], passes=passes, tta=tta,
-                        seed=seed)
+    """Write the tuned rate and logit spread into galzoo.json, with what they were tuned on."""
+    record_dropout_rate(model.path, tuning["dropout_rate"], data, split, tuning["criterion"],
+                        {"logit_spread": tuning["logit_spread"]}, passes=passes, tta=tta, seed=seed)
 
 
 @dataclass(frozen=True)
@@ -279,10 +303,10 @@ def figures(out: Path, name: str, rows: Outcomes, split: SplitFeatures, rho: dic
 
 
 def _assess(out: Path, name: str, split: SplitFeatures, samplers: list[Sampler], rates: list[float | None],
-            min_votes: int, options: CalibrateOptions) -> dict:
+            min_votes: int, options: CalibrateOptions, spreads: list[float | None] | None = None) -> dict:
     """Evaluate one set of samples of the split and draw its figures."""
     view = replace(split, features=split.features[:len(samplers)])
-    rho = rho_samples(view, samplers, rates)
+    rho = rho_samples(view, samplers, rates, spreads=spreads)
     rows = outcomes(view, rho, min_votes)
     report = evaluate(rows)
     report["figures"] = [p.name for p in figures(out, name, rows, view, rho, options)]
@@ -308,16 +332,20 @@ def calibrate(model: VoteModel, data: Path, out: Path, options: CalibrateOptions
         tuning_split = sample_split(samplers[:1], heads, data, options.tune_split, options.batch_size, progress)
         tuning = tune_dropout(tuning_split, samplers[:1], options.tune_dropout, min_votes)
         store_choice(model, tuning, data, options.tune_split, options.passes, options.tta, options.seed)
-        report["recalibrated"] = {"method": f"test-time dropout rate tuned on the {options.tune_split} split",
-                                  "dropout_rate": tuning["dropout_rate"], "tuning": tuning,
+        report["recalibrated"] = {"method": f"test-time dropout rate and logit spread tuned on the "
+                                            f"{options.tune_split} split",
+                                  "dropout_rate": tuning["dropout_rate"], "logit_spread": tuning["logit_spread"],
+                                  "tuning": tuning,
                                   **_assess(out, "recalibrated", split, samplers[:1], [tuning["dropout_rate"]],
-                                            min_votes, options)}
+                                            min_votes, options, [tuning["logit_spread"]])}
+    tuned = report.get("recalibrated", {})
     if ensemble:
-        rates = [report.get("recalibrated", {}).get("dropout_rate")] + [None] * len(ensemble)
+        rates = [tuned.get("dropout_rate")] + [None] * len(ensemble)
         report["ensemble"] = {"models": [{"path": str(m.path.resolve()), "sha256": m.checksum()} for m in members],
-                              **_assess(out, "ensemble", split, samplers, rates, min_votes, options)}
+                              **_assess(out, "ensemble", split, samplers, rates, min_votes, options,
+                                        [tuned.get("logit_spread")] + [None] * len(ensemble))}
     if options.bias or options.expert_labels is not None:  # both read the final (tuned) posterior
-        rho = rho_samples(split, samplers[:1], [report.get("recalibrated", {}).get("dropout_rate")])
+        rho = rho_samples(split, samplers[:1], [tuned.get("dropout_rate")], spreads=[tuned.get("logit_spread")])
         if options.bias:
             report["bias"] = assess_bias(out, split, rho, min_votes, options.seed)
         if options.expert_labels is not None:
@@ -395,7 +423,8 @@ def coverage_rows(result: dict, question: str) -> list[list[str]]:
 
 
 def coverage_columns(result: dict, question: str) -> list[str]:
-    extra = [f"tuned MC (rate {result['recalibrated']['dropout_rate']:g})"] if "recalibrated" in result else []
+    extra = [f"tuned MC (rate {result['recalibrated']['dropout_rate']:g}, spread "
+             f"{result['recalibrated'].get('logit_spread', 1):g})"] if "recalibrated" in result else []
     extra += ["ensemble MC"] if "ensemble" in result else []
     paper = [f"paper {q} {kind}" for q in paper_questions(question) for kind in ("single", "MC")]
     return ["max error", "ours single", "ours MC", *extra, *paper]

@@ -125,7 +125,8 @@ def vote_provenance(models: list[VoteModel], source, options: PredictOptions) ->
     columns = describe_columns(models[0].heads, options.save_samples, options.interval, models[0].experts)
 
     def provenance(rows: int) -> dict:
-        described = [{**m.describe(), "dropout_rate": m.sampling_rate(options.dropout_rate)} for m in models]
+        described = [{**m.describe(), "dropout_rate": m.sampling_rate(options.dropout_rate),
+                      "logit_spread": m.sampling_spread(options.dropout_rate)} for m in models]
         return catalogue_provenance(source, options, rows, described, columns, total_votes=votes)
 
     return provenance

@@ -48,8 +48,16 @@ class VoteModel(SavedModel):
                 return float(chosen)
         return float(self.model.get_layer(DROPOUT_LAYER).rate)
 
+    def sampling_spread(self, rate: float | None = None) -> float:
+        """The logit-spread scaling calibration fitted, when sampling at the rate it was fitted at; else 1."""
+        stored = self.sidecar.get("posterior", {})
+        if rate is not None and rate != stored.get("dropout_rate"):
+            return 1.0
+        return float(stored.get("logit_spread", 1.0))
+
     def sampler(self, passes: int, tta: bool, seed: int, rate: float | None = None) -> Sampler:
-        return Sampler(self.model, self.augmentation, passes, tta, seed, self.sampling_rate(rate))
+        return Sampler(self.model, self.augmentation, passes, tta, seed, self.sampling_rate(rate),
+                       self.sampling_spread(rate))
 
 
 def check_same_heads(models: Sequence[VoteModel]) -> None:

@@ -40,7 +40,8 @@ class Sampler:
 
     Every random draw is keyed by (seed, galaxy index): a galaxy gets the same samples
     whatever the batch it falls in, so a resumed prediction equals an uninterrupted one.
-    ``rate`` is the test-time dropout rate (default: the model's); calibration tunes it.
+    ``rate`` is the test-time dropout rate (default: the model's) and ``spread`` scales each
+    galaxy's logit samples about their mean (1: as drawn); calibration tunes both.
     """
 
     model: keras.Model
@@ -49,6 +50,7 @@ class Sampler:
     tta: bool = True
     seed: int = 0
     rate: float | None = None
+    spread: float = 1.0
 
     def __post_init__(self) -> None:
         if self.passes < 1:
@@ -96,19 +98,23 @@ class Sampler:
                          fn_output_signature=tf.float32)
         return tf.repeat(self.trunk(once, training=False), self.passes, axis=0)
 
-    def _head(self, features: tf.Tensor, indices: tf.Tensor, rate: tf.Tensor) -> tf.Tensor:
+    def _head(self, features: tf.Tensor, indices: tf.Tensor, rate: tf.Tensor, spread: tf.Tensor) -> tf.Tensor:
         samples = self.output_layer(self._dropout(features, self._keys(indices), rate))
-        return tf.reshape(tf.cast(samples, tf.float32), [tf.size(indices), self.passes, -1])
+        samples = tf.reshape(tf.cast(samples, tf.float32), [tf.size(indices), self.passes, -1])
+        centre = tf.reduce_mean(samples, axis=1, keepdims=True)
+        return centre + spread * (samples - centre)
 
     def features(self, images, indices: np.ndarray | None = None) -> tf.Tensor:
         """Trunk features of every pass, (galaxies * passes, width): what dropout acts on."""
         return self._compiled_features(tf.convert_to_tensor(images), _indices(indices, len(images)))
 
     def logits_from_features(self, features: tf.Tensor, indices: np.ndarray | None = None,
-                             rate: float | None = None) -> tf.Tensor:
-        """Dropout (at ``rate``, default the sampler's) and the output layer on trunk features."""
+                             rate: float | None = None, spread: float | None = None) -> tf.Tensor:
+        """Dropout (at ``rate``, default the sampler's), the output layer on trunk features, and the samples'
+        spread about each galaxy's mean logit scaled by ``spread`` (default the sampler's)."""
         return self._compiled_head(features, _indices(indices, len(features) // self.passes),
-                                   tf.constant(self.rate if rate is None else rate, features.dtype))
+                                   tf.constant(self.rate if rate is None else rate, features.dtype),
+                                   tf.constant(self.spread if spread is None else spread, tf.float32))
 
     def logits(self, images, indices: np.ndarray | None = None) -> tf.Tensor:
         """Logits of every pass, (galaxies, passes, outputs); ``indices`` (default 0..) key each galaxy's draws."""

@@ -16,8 +16,8 @@ import tensorflow as tf
 
 from galzoo_tf.data.augment import AugmentConfig
 from galzoo_tf.errors import BadInputError
-from galzoo_tf.models import build_vote_model
-from galzoo_tf.schema import Schema, load_schema
+from galzoo_tf.models import TrunkScaledAdam, build_vote_model
+from galzoo_tf.schema import Schema, schema_of
 from galzoo_tf.tasks.base import Progress, Rows, Task, TaskDefaults
 from galzoo_tf.tasks.requests import CalibrateRequest, CalibrationReport, PredictRequest
 from galzoo_tf.tasks.votes import catalogue
@@ -90,10 +90,27 @@ def freeze_votes(model: keras.Model, groups: Sequence[str]) -> None:
             layer.trainable = layer.name == LOGITS_LAYER
 
 
+DEFAULT_TRUNK_LR_FACTOR = 0.1  # full fine-tuning: the pretrained trunk learns 10x slower than the new heads
+
+
+def trunk_lr_factor(config: TrainConfig) -> float | None:
+    """The trunk's learning-rate factor of a full fine-tuning run, None when the whole model trains alike;
+    --trunk-lr-factor where no pretrained trunk trains is an error."""
+    if config.trunk_lr_factor is not None and (not config.init_from or config.freeze):
+        raise BadInputError("bad option", "--trunk-lr-factor applies to full fine-tuning: --init-from without "
+                                          "--freeze")
+    if not config.init_from or config.freeze:
+        return None
+    return DEFAULT_TRUNK_LR_FACTOR if config.trunk_lr_factor is None else config.trunk_lr_factor
+
+
 def compile_votes(model: keras.Model, config: TrainConfig, jit: bool | str | None = None) -> keras.Model:
-    """Adam at the config's rate on the Binomial vote loss; XLA as ``jit`` says (default: the config's)."""
-    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=BinomialVoteLoss(),
-                  jit_compile=config.jit if jit is None else jit)
+    """Adam at the config's rate (the trunk's scaled when fine-tuning all of it) on the Binomial vote loss; XLA
+    as ``jit`` says (default: the config's)."""
+    factor = trunk_lr_factor(config)
+    optimizer = keras.optimizers.Adam(config.learning_rate) if factor is None else \
+        TrunkScaledAdam(factor, (LOGITS_LAYER,), learning_rate=config.learning_rate)
+    model.compile(optimizer=optimizer, loss=BinomialVoteLoss(), jit_compile=config.jit if jit is None else jit)
     return model
 
 
@@ -136,8 +153,9 @@ class VoteTraining:
         self.data, self.manifest, self.config = data, manifest, config
         if config.freeze and not config.init_from:
             raise BadInputError("bad option", "--freeze applies with --init-from (fine-tuning a trained model)")
+        trunk_lr_factor(config)  # an inapplicable --trunk-lr-factor fails before any work
         self.source = SavedModel(*fine_tuning_source(config.init_from, "votes")) if config.init_from else None
-        self.schema = load_schema(manifest["schema"])
+        self.schema = schema_of(manifest)
         self.heads = heads_for(self.schema, questions_of(config, self.schema))
         self.filter_head = self.heads[0] if config.question != "all" else \
             next(h for h in self.heads if h.question == self.schema.root)
@@ -172,7 +190,8 @@ class VoteTraining:
                        "asked_fraction": round(float(labels.asked_fraction[h.offset]), 4)} for h in self.heads],
             "baseline": {"what": "training-set mean rho for every galaxy", "rho": labels.mean_rho.tolist(),
                          "val_loss": labels.baseline_val_loss},
-            **({"init_from": {**self.source.describe(), "freeze": list(self.config.freeze)}} if self.source else {}),
+            **({"init_from": {**self.source.describe(), "freeze": list(self.config.freeze),
+                              "trunk_lr_factor": trunk_lr_factor(self.config)}} if self.source else {}),
         }
 
 

@@ -1,0 +1,75 @@
+"""In-domain quality on a held-out synthetic test split: RMSE against the noise floor, and coverage error.
+
+    python bench/in_domain.py --data data/demo/synthetic --model base:bar,smooth \\
+        --model data/demo/bar-model:bar --out data/bench/in-domain.json
+
+For each MODEL:QUESTIONS, on the test split (galaxies asked the question, N >= 1): RMSE of
+the predicted vote fraction k_hat/N against the observed k/N and against the true rho, the
+binomial noise floor sqrt(mean rho(1 - rho)/N) from the true rho, and the MC coverage error
+at every maximum error 0.02-0.20, first at the model's sampling rate and then at the
+test-time dropout rate tuned on the validation split (calibrate --tune-dropout's criterion).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+MAX_ERRORS = tuple(np.round(np.arange(0.02, 0.201, 0.02), 2))
+RATES = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+
+
+def head_reports(model_dir: str, questions: list[str], data: Path, passes: int, seed: int) -> dict:
+    from galzoo_tf.tasks.registry import load_model
+    from galzoo_tf.tasks.votes.calibrate import evaluate, outcomes, rho_samples, sample_split, tune_dropout
+
+    model = load_model(model_dir, "votes")
+    heads = [h for h in model.heads if h.question in questions]
+    sampler = model.sampler(passes, True, seed)
+    test, val = (sample_split([sampler], heads, data, split, 64) for split in ("test", "val"))
+    report = {}
+    for head in heads:
+        tuned = tune_dropout(replace(val, heads=[head]), [sampler], RATES, 1)["dropout_rate"]
+        rows = {"rate": sampler.rate, "tuned_rate": tuned}
+        for name, rate in (("model", sampler.rate), ("tuned", tuned)):
+            scored = evaluate(outcomes(replace(test, heads=[head]), rho_samples(test, [sampler], [rate])), MAX_ERRORS)
+            rows[name] = {"rmse": scored["rmse"], "coverage_error_mc": scored["coverage_error"]["mc"],
+                          "galaxies": scored["galaxies"]}
+        report[head.question] = rows
+    return report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--model", action="append", required=True, help="MODEL_DIR:question,question")
+    parser.add_argument("--passes", type=int, default=30)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=Path("data/bench/in-domain.json"))
+    args = parser.parse_args()
+    result = {"data": str(args.data), "passes": args.passes, "seed": args.seed,
+              "machine": f"{platform.machine()}, {os.cpu_count()} cores", "models": {}}
+    for spec in args.model:
+        model_dir, questions = spec.rsplit(":", 1)
+        result["models"][model_dir] = head_reports(model_dir, questions.split(","), args.data, args.passes, args.seed)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1))
+    for model_dir, heads in result["models"].items():
+        for question, rows in heads.items():
+            for name in ("model", "tuned"):
+                rmse, errors = rows[name]["rmse"], rows[name]["coverage_error_mc"]
+                rate = rows["rate"] if name == "model" else rows["tuned_rate"]
+                print(f"{model_dir} {question} rate {rate:.2f}: RMSE k/N {rmse['fraction_vs_observed']:.4f} "
+                      f"(floor {rmse['noise_floor']:.4f}, x{rmse['fraction_vs_observed'] / rmse['noise_floor']:.2f})"
+                      f" vs truth {rmse['fraction_vs_truth']:.4f}; coverage error "
+                      + " ".join(f"{k}:{v:+.1%}" for k, v in errors.items()))
+
+
+if __name__ == "__main__":
+    main()
