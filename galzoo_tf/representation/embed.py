@@ -25,7 +25,7 @@ from galzoo_tf.errors import BadInputError
 from galzoo_tf.outputs import Output, writing
 from galzoo_tf.tasks.registry import load_model
 from galzoo_tf.tasks.votes.model import VoteModel
-from galzoo_tf.tasks.votes.posterior import DROPOUT_LAYER
+from galzoo_tf.tasks.votes.posterior import DROPOUT_LAYER, Sampler
 
 EMBEDDING = "embedding"
 
@@ -44,12 +44,10 @@ class EmbedOptions:
             raise BadInputError("bad option", f"--views must be at least 1, not {self.views}")
 
 
-def embeddings(model: VoteModel, images: np.ndarray, indices: np.ndarray, options: EmbedOptions,
-               sampler=None) -> np.ndarray:
-    """(galaxies, width) float32: the trunk's features, averaged over ``options.views`` augmented views."""
-    sampler = sampler or model.sampler(options.views, options.views > 1, options.seed)
+def embeddings(sampler: Sampler, images: np.ndarray, indices: np.ndarray) -> np.ndarray:
+    """(galaxies, width) float32: the trunk's features, averaged over the sampler's passes (augmented views)."""
     features = sampler.features(images, indices).numpy().astype(np.float32)
-    return features.reshape(len(images), options.views, -1).mean(axis=1)
+    return features.reshape(len(images), sampler.passes, -1).mean(axis=1)
 
 
 class Embedding:
@@ -57,10 +55,8 @@ class Embedding:
 
     def catalogue_rows(self, models: Sequence[VoteModel], options: EmbedOptions,
                        out: Path) -> Callable[[Batch], dict[str, np.ndarray]]:
-        model = models[0]
-        sampler = model.sampler(options.views, options.views > 1, options.seed)
-        return lambda batch: {"id": np.asarray(batch.ids),
-                              EMBEDDING: embeddings(model, batch.images, batch.indices, options, sampler)}
+        sampler = models[0].sampler(options.views, options.views > 1, options.seed)
+        return lambda batch: {"id": np.asarray(batch.ids), EMBEDDING: embeddings(sampler, batch.images, batch.indices)}
 
     def catalogue_provenance(self, models: Sequence[VoteModel], source: RecordSource | FolderSource,
                              options: EmbedOptions) -> Callable[[int], dict]:

@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from galzoo_tf.errors import BadInputError
 from galzoo_tf.outputs import Output, writing
 from galzoo_tf.tasks.registry import load_model, load_models, task_of
 from galzoo_tf.tasks.requests import REPORT, CalibrateRequest, CalibrationReport
-from galzoo_tf.training.model_dir import is_shipped
+from galzoo_tf.training.model_dir import check_changeable
 
 
 def calibrate_model(model_dir: Path, data: Path, out: Path, request: CalibrateRequest,
@@ -28,9 +27,7 @@ def calibrate_model(model_dir: Path, data: Path, out: Path, request: CalibrateRe
               *[("ensemble model", member) for member in ensemble]]
     with writing([Output.directory(out, markers=(REPORT,))], inputs):
         model = load_model(model_dir)
-        if (request.tune_dropout or request.expert_labels) and is_shipped(model.path):
-            raise BadInputError("read-only model", f"--model {model_dir}: the shipped base model is not changed, "
-                                                   "so --tune-dropout and --expert-labels cannot store what they "
-                                                   "fit in it; fine-tune it (`galzoo train --init-from base`) first")
+        if request.tune_dropout or request.expert_labels:  # fail before the sampling, not when storing
+            check_changeable(model.path, " by --tune-dropout or --expert-labels")
         members = load_models(ensemble, model.task) if ensemble else []
         return task_of([model]).calibrate(model, data, out, request, members, progress)

@@ -80,8 +80,11 @@ def model_path(given: str | Path) -> Path:
     return shipped
 
 
-def is_shipped(path: Path) -> bool:
-    return Path(path).resolve().is_relative_to(SHIPPED)
+def check_changeable(path: Path, because: str = "") -> None:
+    """A clear error before anything would be stored in a shipped model (``because``: what would store it)."""
+    if Path(path).resolve().is_relative_to(SHIPPED):
+        raise BadInputError("read-only model", f"{path}: the shipped base model is not changed{because}; fine-tune "
+                                               "it (`galzoo train --init-from base`) and calibrate that model")
 
 
 def read_sidecar(path: str | Path) -> tuple[Path, dict]:
@@ -138,9 +141,7 @@ def record_dropout_rate(path: Path, rate: float, data: Path, split: str, criteri
 
 def record_section(path: Path, name: str, value: dict, merge: bool = False) -> None:
     """Replace one section of galzoo.json (or, with ``merge``, update its keys), atomically, re-reading the file."""
-    if is_shipped(path):
-        raise BadInputError("read-only model", f"{path}: the shipped base model is not changed; fine-tune it "
-                                               "(`galzoo train --init-from base`) and calibrate that model")
+    check_changeable(path)
     with OutputLock(Output.directory(path, option="--model"), wait=RECORD_WAIT_SECONDS):  # no section is lost
         sidecar = read_json(path / SIDECAR)
         write_json_atomic(path / SIDECAR, {**sidecar, name: {**sidecar.get(name, {}), **value} if merge else value})

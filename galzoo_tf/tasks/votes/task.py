@@ -96,10 +96,10 @@ DEFAULT_TRUNK_LR_FACTOR = 0.1  # full fine-tuning: the pretrained trunk learns 1
 def trunk_lr_factor(config: TrainConfig) -> float | None:
     """The trunk's learning-rate factor of a full fine-tuning run, None when the whole model trains alike;
     --trunk-lr-factor where no pretrained trunk trains is an error."""
-    if config.trunk_lr_factor is not None and (not config.init_from or config.freeze):
-        raise BadInputError("bad option", "--trunk-lr-factor applies to full fine-tuning: --init-from without "
-                                          "--freeze")
     if not config.init_from or config.freeze:
+        if config.trunk_lr_factor is not None:
+            raise BadInputError("bad option", "--trunk-lr-factor applies to full fine-tuning: --init-from without "
+                                              "--freeze")
         return None
     return DEFAULT_TRUNK_LR_FACTOR if config.trunk_lr_factor is None else config.trunk_lr_factor
 
