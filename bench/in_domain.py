@@ -6,8 +6,9 @@
 For each MODEL:QUESTIONS, on the test split (galaxies asked the question, N >= 1): RMSE of
 the predicted vote fraction k_hat/N against the observed k/N and against the true rho, the
 binomial noise floor sqrt(mean rho(1 - rho)/N) from the true rho, and the MC coverage error
-at every maximum error 0.02-0.20, first at the model's sampling rate and then at the
-test-time dropout rate tuned on the validation split (calibrate --tune-dropout's criterion).
+at every maximum error 0.02-0.20: at the model's sampling rate, at the test-time dropout
+rate tuned on the validation split, and recalibrated (that rate and the logit spread fitted
+on the validation split), as calibrate --tune-dropout chooses them.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -35,10 +37,12 @@ def head_reports(model_dir: str, questions: list[str], data: Path, passes: int, 
     test, val = (sample_split([sampler], heads, data, split, 64) for split in ("test", "val"))
     report = {}
     for head in heads:
-        tuned = tune_dropout(replace(val, heads=[head]), [sampler], RATES, 1)["dropout_rate"]
-        rows = {"rate": sampler.rate, "tuned_rate": tuned}
-        for name, rate in (("model", sampler.rate), ("tuned", tuned)):
-            scored = evaluate(outcomes(replace(test, heads=[head]), rho_samples(test, [sampler], [rate])), MAX_ERRORS)
+        tuning = tune_dropout(replace(val, heads=[head]), [sampler], RATES, 1)
+        tuned, spread = tuning["dropout_rate"], tuning["logit_spread"]
+        rows = {"rate": sampler.rate, "tuned_rate": tuned, "logit_spread": spread}
+        for name, rate, scale in (("model", sampler.rate, 1.0), ("tuned", tuned, 1.0), ("recalibrated", tuned, spread)):
+            rho = rho_samples(test, [sampler], [rate], spreads=[scale])
+            scored = evaluate(outcomes(replace(test, heads=[head]), rho), MAX_ERRORS)
             rows[name] = {"rmse": scored["rmse"], "coverage_error_mc": scored["coverage_error"]["mc"],
                           "galaxies": scored["galaxies"]}
         report[head.question] = rows
@@ -53,8 +57,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("data/bench/in-domain.json"))
     args = parser.parse_args()
-    result = {"data": str(args.data), "passes": args.passes, "seed": args.seed,
-              "machine": f"{platform.machine()}, {os.cpu_count()} cores", "models": {}}
+    result = {"command": "python " + " ".join(sys.argv), "data": str(args.data), "passes": args.passes,
+              "seed": args.seed, "machine": f"{platform.machine()}, {os.cpu_count()} cores", "models": {}}
     for spec in args.model:
         model_dir, questions = spec.rsplit(":", 1)
         result["models"][model_dir] = head_reports(model_dir, questions.split(","), args.data, args.passes, args.seed)
@@ -62,10 +66,12 @@ def main() -> None:
     args.out.write_text(json.dumps(result, indent=1))
     for model_dir, heads in result["models"].items():
         for question, rows in heads.items():
-            for name in ("model", "tuned"):
+            for name in ("model", "tuned", "recalibrated"):
                 rmse, errors = rows[name]["rmse"], rows[name]["coverage_error_mc"]
                 rate = rows["rate"] if name == "model" else rows["tuned_rate"]
-                print(f"{model_dir} {question} rate {rate:.2f}: RMSE k/N {rmse['fraction_vs_observed']:.4f} "
+                spread = rows["logit_spread"] if name == "recalibrated" else 1.0
+                print(f"{model_dir} {question} {name}, rate {rate:.2f} spread {spread:g}: "
+                      f"RMSE k/N {rmse['fraction_vs_observed']:.4f} "
                       f"(floor {rmse['noise_floor']:.4f}, x{rmse['fraction_vs_observed'] / rmse['noise_floor']:.2f})"
                       f" vs truth {rmse['fraction_vs_truth']:.4f}; coverage error "
                       + " ".join(f"{k}:{v:+.1%}" for k, v in errors.items()))

@@ -120,11 +120,11 @@ def ring_records(table: pd.DataFrame, out: Path, seed: int) -> Path:
     if (records / "manifest.json").is_file():
         return records
     out.mkdir(parents=True, exist_ok=True)
-    (out / "rings.json").write_text(json.dumps(TREE))
+    (out / "ring-tree.json").write_text(json.dumps(TREE))
     labels = pd.DataFrame({"id": table["iauname"], "file": table["iauname"] + ".png", "split": table["split"],
                            "ring_yes_count": table["ring"], "ring_no_count": 1 - table["ring"]})
     labels.to_csv(out / "labels.csv", index=False)
-    write_records(load_folder(SHARED / "images", out / "labels.csv", schema=load_schema(str(out / "rings.json"))),
+    write_records(load_folder(SHARED / "images", out / "labels.csv", schema=load_schema(str(out / "ring-tree.json"))),
                   records, PrepareOptions(seed=seed), workers=0)
     return records
 
