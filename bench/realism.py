@@ -5,7 +5,9 @@
 Background rms and sky level, galaxy size relative to the frame, concentration, blue-green
 colour of the centre and the outskirts, and asymmetry (galzoo_tf.sim.realism) of --n
 images from each side, both resampled to --size px; per statistic the median, the 16th-84th
-percentiles and the KS distance of the simulations to the real images. Writes realism.json,
+percentiles and the KS distance of the simulations to the real images; and the colour
+gradient of bright rendered ellipticals and disks with and without noise (how much of
+it is colour). Writes realism.json,
 realism.png (histograms) and realism-montage.png (simulated and real side by side) in --out.
 Any folder of real RGB cutouts works as --real; docs/synthetic.md shows the DECaLS run.
 """
@@ -47,6 +49,33 @@ def real_images(folder: Path, count: int, size: int, seed: int) -> tuple[list[np
     return [load_image(source.files[i], size) for i in sorted(chosen)], source.describe()
 
 
+def rendered_colour_gradients(count: int = 6) -> dict[str, list[float]]:
+    """Colour gradients of bright (r = 14, R_e 5") ellipticals and face-on disks with a 40 % bulge, rendered
+    with the SDSS noise and without it: how much of the measured gradient is colour and how much noise."""
+    from dataclasses import replace
+
+    from galzoo_tf.sim import render
+    from galzoo_tf.sim.population import draw_population
+    from galzoo_tf.sim.realism import measure
+
+    galaxies = draw_population(3000, np.random.default_rng(0))
+    bright = dict(magnitude=14.0, r_e_arcsec=5.0, neighbours=0, field_stars=0, survey="sdss")
+    disks = galaxies[galaxies["kind"] == "disk"].head(count)
+    kinds = {"disk, 40 % bulge": disks.assign(bulge_to_total=0.4, inclination=20.0, bar_strength=0.0, **bright),
+             "elliptical": disks.assign(kind="elliptical", bulge_to_total=1.0, **bright)}
+    camera, result = render.CAMERAS["sdss"], {}
+    noiseless = replace(camera, sky_sigma=tuple(1e-6 for _ in camera.sky_sigma), gain=0.0)
+    try:
+        for label, setting in (("with noise", camera), ("without noise", noiseless)):
+            render.CAMERAS["sdss"] = setting
+            for kind, table in kinds.items():
+                result[f"{kind}, {label}"] = [round(measure(render.render_galaxy(g, "sdss"))["colour_gradient"], 3)
+                                              for g in table.to_dict("records")]
+    finally:
+        render.CAMERAS["sdss"] = camera
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--synthetic", type=Path, default=Path("data/demo/synthetic"), help="prepared records")
@@ -67,7 +96,8 @@ def main() -> None:
     sides = {"real": image_statistics(real), "simulated": image_statistics(simulated)}
     report = {"command": "python " + " ".join(sys.argv), "seed": args.seed, "galzoo_version": __version__,
               "machine": f"{platform.machine()}, {os.cpu_count()} cores", "size": args.size,
-              "inputs": {"simulated": simulated_input, "real": real_input}, "statistics": compare(sides)}
+              "inputs": {"simulated": simulated_input, "real": real_input}, "statistics": compare(sides),
+              "rendered_colour_gradients": rendered_colour_gradients()}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "realism.json").write_text(json.dumps(report, indent=1))
     figure(sides, args.out / "realism.png")
@@ -79,6 +109,8 @@ def main() -> None:
         print(f"{statistic:17s} real {real_row['median']:+.4f} [{real_row['p16']:+.4f}, {real_row['p84']:+.4f}]"
               f"  simulated {sim_row['median']:+.4f} [{sim_row['p16']:+.4f}, {sim_row['p84']:+.4f}]"
               f"  KS {sim_row['ks_to_real']:.2f}")
+    for case, gradients in report["rendered_colour_gradients"].items():
+        print(f"colour gradient, {case}: {gradients}")
 
 
 if __name__ == "__main__":
