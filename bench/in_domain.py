@@ -6,7 +6,7 @@
 For each MODEL:QUESTIONS, on the test split (galaxies asked the question, N >= 1): RMSE of
 the predicted vote fraction k_hat/N against the observed k/N and against the true rho, the
 binomial noise floor sqrt(mean rho(1 - rho)/N) from the true rho, and the MC coverage error
-at every maximum error 0.02-0.20: at the model's sampling rate, at the test-time dropout
+at every maximum error 0.02-0.20: at the dropout rate it was trained with, at the test-time dropout
 rate tuned on the validation split, and recalibrated (that rate and the logit spread fitted
 on the validation split), as calibrate --tune-dropout chooses them.
 """
@@ -24,23 +24,27 @@ from pathlib import Path
 import numpy as np
 
 MAX_ERRORS = tuple(np.round(np.arange(0.02, 0.201, 0.02), 2))
-RATES = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+RATES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
 def head_reports(model_dir: str, questions: list[str], data: Path, passes: int, seed: int) -> dict:
     from galzoo_tf.tasks.registry import load_model
     from galzoo_tf.tasks.votes.calibrate import evaluate, outcomes, rho_samples, sample_split, tune_dropout
+    from galzoo_tf.tasks.votes.posterior import DROPOUT_LAYER
 
     model = load_model(model_dir, "votes")
     heads = [h for h in model.heads if h.question in questions]
-    sampler = model.sampler(passes, True, seed)
+    trained = float(model.model.get_layer(DROPOUT_LAYER).rate)  # not a rate calibrate may have stored
+    sampler = model.sampler(passes, True, seed, rate=trained)
     test, val = (sample_split([sampler], heads, data, split, 64) for split in ("test", "val"))
     report = {}
     for head in heads:
         tuning = tune_dropout(replace(val, heads=[head]), [sampler], RATES, 1)
         tuned, spread = tuning["dropout_rate"], tuning["logit_spread"]
-        rows = {"rate": sampler.rate, "tuned_rate": tuned, "logit_spread": spread}
-        for name, rate, scale in (("model", sampler.rate, 1.0), ("tuned", tuned, 1.0), ("recalibrated", tuned, spread)):
+        rows = {"rate": trained, "tuned_rate": tuned, "logit_spread": spread}
+        settings = [("model", trained, 1.0), ("tuned", tuned, 1.0)] + ([("recalibrated", tuned, spread)]
+                                                                      if spread != 1.0 else [])
+        for name, rate, scale in settings:
             rho = rho_samples(test, [sampler], [rate], spreads=[scale])
             scored = evaluate(outcomes(replace(test, heads=[head]), rho), MAX_ERRORS)
             rows[name] = {"rmse": scored["rmse"], "coverage_error_mc": scored["coverage_error"]["mc"],
@@ -66,7 +70,7 @@ def main() -> None:
     args.out.write_text(json.dumps(result, indent=1))
     for model_dir, heads in result["models"].items():
         for question, rows in heads.items():
-            for name in ("model", "tuned", "recalibrated"):
+            for name in [n for n in ("model", "tuned", "recalibrated") if n in rows]:
                 rmse, errors = rows[name]["rmse"], rows[name]["coverage_error_mc"]
                 rate = rows["rate"] if name == "model" else rows["tuned_rate"]
                 spread = rows["logit_spread"] if name == "recalibrated" else 1.0

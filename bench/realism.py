@@ -2,9 +2,10 @@
 
     python bench/realism.py --synthetic data/demo/synthetic --real ../shared/data/decals_rings/images
 
-Background rms and sky level, galaxy size relative to the frame, concentration, blue-green
+Background rms, colour noise and sky level, galaxy size relative to the frame, concentration, blue-green
 colour of the centre and the outskirts, and asymmetry (galzoo_tf.sim.realism) of --n
-images from each side, both resampled to --size px; per statistic the median, the 16th-84th
+images from each side, both resampled to --size px with the same Lanczos filter (real DECaLS 424 px
+cutouts are averaged down, which lowers their pixel noise); per statistic the median, the 16th-84th
 percentiles and the KS distance of the simulations to the real images; and the colour
 gradient of bright rendered ellipticals and disks with and without noise (how much of
 it is colour). Writes realism.json,
@@ -35,7 +36,8 @@ def synthetic_images(records: Path, count: int, size: int) -> tuple[list[np.ndar
 
     source = RecordSource(records, split="test")
     images = [image for batch in islice(source.batches(64), -(-count // 64)) for image in batch.images][:count]
-    return [np.asarray(Image.fromarray(i).resize((size, size), Image.BILINEAR)) for i in images], source.describe()
+    resized = [np.asarray(Image.fromarray(i).resize((size, size), Image.Resampling.LANCZOS)) for i in images]
+    return resized, source.describe()
 
 
 def real_images(folder: Path, count: int, size: int, seed: int) -> tuple[list[np.ndarray], dict]:
@@ -59,10 +61,13 @@ def rendered_colour_gradients(count: int = 6) -> dict[str, list[float]]:
     from galzoo_tf.sim.realism import measure
 
     galaxies = draw_population(3000, np.random.default_rng(0))
-    bright = dict(magnitude=14.0, r_e_arcsec=5.0, neighbours=0, field_stars=0, survey="sdss")
     disks = galaxies[galaxies["kind"] == "disk"].head(count)
-    kinds = {"disk, 40 % bulge": disks.assign(bulge_to_total=0.4, inclination=20.0, bar_strength=0.0, **bright),
-             "elliptical": disks.assign(kind="elliptical", bulge_to_total=1.0, **bright)}
+    grow = 5.0 / disks["r_e_arcsec"]  # R_e 5": both components grown, as draw_population grows small galaxies
+    bright = dict(magnitude=14.0, r_e_arcsec=5.0, neighbours=0, field_stars=0, survey="sdss")
+    kinds = {"disk, 40 % bulge": disks.assign(bulge_to_total=0.4, disk_axis_ratio=1.0, bar_strength=0.0, arms=0,
+                                              bulge_radius=disks["bulge_radius"] * grow,
+                                              disk_radius=disks["disk_radius"] * grow, **bright),
+             "elliptical": disks.assign(kind="elliptical", bulge_to_total=1.0, bulge_radius=5.0, **bright)}
     camera, result = render.CAMERAS["sdss"], {}
     noiseless = replace(camera, sky_sigma=tuple(1e-6 for _ in camera.sky_sigma), gain=0.0)
     try:
@@ -74,6 +79,14 @@ def rendered_colour_gradients(count: int = 6) -> dict[str, list[float]]:
     finally:
         render.CAMERAS["sdss"] = camera
     return result
+
+
+def summary(side: str, row: dict) -> str:
+    """One side's median [16th, 84th percentile] (and KS distance), or n/a where nothing was measured."""
+    if not row:
+        return f"{side} n/a"
+    distance = f" KS {row['ks_to_real']:.2f}" if "ks_to_real" in row else ""
+    return f"{side} {row['median']:+.4f} [{row['p16']:+.4f}, {row['p84']:+.4f}]{distance}"
 
 
 def main() -> None:
@@ -105,10 +118,7 @@ def main() -> None:
     montage(pairs, ["simulated", "real"] * (len(pairs) // 2), args.out / "realism-montage.png", columns=6,
             title="simulated (left of each pair) and real (right)")
     for statistic, row in report["statistics"].items():
-        real_row, sim_row = row["real"], row["simulated"]
-        print(f"{statistic:17s} real {real_row['median']:+.4f} [{real_row['p16']:+.4f}, {real_row['p84']:+.4f}]"
-              f"  simulated {sim_row['median']:+.4f} [{sim_row['p16']:+.4f}, {sim_row['p84']:+.4f}]"
-              f"  KS {sim_row['ks_to_real']:.2f}")
+        print(f"{statistic:17s} " + "  ".join(summary(side, row[side]) for side in ("real", "simulated")))
     for case, gradients in report["rendered_colour_gradients"].items():
         print(f"colour gradient, {case}: {gradients}")
 

@@ -30,12 +30,14 @@ APERTURE = 0.45  # the largest radius of the light profile, as a fraction of the
 
 
 def _radii(width: int) -> np.ndarray:
+    """Each pixel's distance from the frame centre."""
     centre = (width - 1) / 2
     y, x = np.mgrid[:width, :width]
     return np.hypot(x - centre, y - centre)
 
 
 def _border(image: np.ndarray) -> np.ndarray:
+    """The pixels of the frame's border strip, where the sky is measured."""
     strip = max(1, int(round(image.shape[0] * BORDER)))
     mask = np.ones(image.shape[:2], bool)
     mask[strip:-strip, strip:-strip] = False
@@ -45,13 +47,21 @@ def _border(image: np.ndarray) -> np.ndarray:
 def _profile_radius(radii: np.ndarray, light: np.ndarray, fraction: float) -> float:
     """The radius enclosing ``fraction`` of the light inside the aperture (linear between pixels)."""
     order = np.argsort(radii, kind="stable")
-    cumulative = np.cumsum(light[order])
+    cumulative = np.maximum.accumulate(np.cumsum(light[order]))  # noise makes it dip; interp needs it rising
     if cumulative[-1] <= 0:
         return float("nan")
     return float(np.interp(fraction * cumulative[-1], cumulative, radii[order]))
 
 
+def _sky(border: np.ndarray) -> np.ndarray:
+    """The sky per channel: the mean of the border. Not the median nor a clipped mean: a stretch that floors
+    the noise at 0 skews it, and the flux sums inside apertures see its mean. (Stars in the border raise it
+    a little, which shrinks the measured profile.)"""
+    return border.mean(axis=0)
+
+
 def _colour(blue: float, green: float) -> float:
+    """-2.5 log10(blue / green): larger is redder; NaN where either sum is not positive."""
     return float(-2.5 * np.log10(blue / green)) if blue > 0 and green > 0 else float("nan")
 
 
@@ -61,7 +71,7 @@ def measure(image: np.ndarray) -> dict[str, float]:
     if pixels.ndim != 3 or pixels.shape[0] != pixels.shape[1] or pixels.shape[2] != 3:
         raise ValueError(f"measure needs a square RGB image, not shape {pixels.shape}")
     width = pixels.shape[0]
-    sky = np.median(_border(pixels), axis=0)  # per channel
+    sky = _sky(_border(pixels))
     channels = pixels - sky
     grey_border = _border(pixels.mean(axis=-1))
     chroma_border = _border(pixels[..., 2] - pixels[..., 0])
@@ -72,7 +82,7 @@ def measure(image: np.ndarray) -> dict[str, float]:
     centre, outskirts = radii <= r50, (radii > r50) & (radii <= 2 * r50)
     colour_centre = _colour(channels[centre, 2].sum(), channels[centre, 1].sum())
     colour_outskirts = _colour(channels[outskirts, 2].sum(), channels[outskirts, 1].sum())
-    core = radii <= max(2 * r50, 3)
+    core = radii <= (max(2 * r50, 3) if np.isfinite(r50) else -1)  # no profile: no core, asymmetry NaN
     rotated = np.rot90(light, 2)
     total = np.abs(light[core]).sum()
     return {
@@ -107,8 +117,9 @@ def compare(sides: Mapping[str, pd.DataFrame]) -> dict:
             values = table[statistic].dropna().to_numpy()
             row[name] = {"median": float(np.median(values)), "p16": float(np.percentile(values, 16)),
                          "p84": float(np.percentile(values, 84)), "n": int(len(values))} if len(values) else {}
-            if name != names[0] and len(values):
-                row[name]["ks_to_" + names[0]] = float(ks_2samp(values, reference[statistic].dropna()).statistic)
+            known = reference[statistic].dropna()
+            if name != names[0] and len(values) and len(known):
+                row[name]["ks_to_" + names[0]] = float(ks_2samp(values, known).statistic)
         report[statistic] = row
     return report
 
