@@ -168,6 +168,11 @@ def _galzoo(*args: str) -> list[str]:
     return [str(Path(sys.executable).parent / "galzoo"), *args]
 
 
+def _finished_parts(out: Path) -> dict[str, int]:
+    """The catalogue parts written whole (a hidden temporary file is a part being written), by mtime."""
+    return {p.name: p.stat().st_mtime_ns for p in out.glob("*.parquet") if not p.name.startswith(".")}
+
+
 def test_a_killed_dask_predict_resumes_to_the_same_output(tiny_bar, sharded_pool, tmp_path):
     """Kill the CLI (and its cluster) once some parts are written; the re-run completes the same catalogue."""
     out = tmp_path / "cat"
@@ -175,16 +180,17 @@ def test_a_killed_dask_predict_resumes_to_the_same_output(tiny_bar, sharded_pool
                    "--passes", "40", "--batch-size", "2", "--seed", "3", "--engine", "dask", "--scheduler", "local:2")
     process = subprocess.Popen(args, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 240
-    while not list(out.glob("*.parquet")) and process.poll() is None and time.monotonic() < deadline:
+    while not _finished_parts(out) and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
-    kept = {p.name: p.stat().st_mtime_ns for p in out.glob("*.parquet")}
+    kept = _finished_parts(out)
     assert 0 < len(kept) < 12, f"{len(kept)} parts when killed: not halfway"
     assert not (out / "_catalogue.json").exists()
     finished = subprocess.run([*args, "--merge", str(tmp_path / "resumed.parquet")], capture_output=True, text=True)
     assert finished.returncode == 0, finished.stderr[-2000:]
-    assert {p.name: p.stat().st_mtime_ns for p in out.glob("*.parquet") if p.name in kept} == kept
+    assert {name: mtime for name, mtime in _finished_parts(out).items() if name in kept} == kept
+    assert not list(out.glob(".*tmp*")), "a part interrupted mid-write was left behind"
     reference = tmp_path / "reference.parquet"
     done = subprocess.run(_galzoo("predict", "--model", str(tiny_bar[1]), "--data", str(sharded_pool),
                                   "--out", str(tmp_path / "ref"), "--merge", str(reference), "--passes", "40",
