@@ -21,15 +21,19 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
-
-MAX_ERRORS = tuple(np.round(np.arange(0.02, 0.201, 0.02), 2))
 RATES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
 def head_reports(model_dir: str, questions: list[str], data: Path, passes: int, seed: int) -> dict:
     from galzoo_tf.tasks.registry import load_model
-    from galzoo_tf.tasks.votes.calibrate import evaluate, outcomes, rho_samples, sample_split, tune_dropout
+    from galzoo_tf.tasks.votes.calibrate import (
+        SPREAD_MAX_ERRORS,
+        evaluate,
+        outcomes,
+        rho_samples,
+        sample_split,
+        tune_dropout,
+    )
     from galzoo_tf.tasks.votes.posterior import DROPOUT_LAYER
 
     model = load_model(model_dir, "votes")
@@ -46,7 +50,7 @@ def head_reports(model_dir: str, questions: list[str], data: Path, passes: int, 
                                                                       if spread != 1.0 else [])
         for name, rate, scale in settings:
             rho = rho_samples(test, [sampler], [rate], spreads=[scale])
-            scored = evaluate(outcomes(replace(test, heads=[head]), rho), MAX_ERRORS)
+            scored = evaluate(outcomes(replace(test, heads=[head]), rho), SPREAD_MAX_ERRORS)
             rows[name] = {"rmse": scored["rmse"], "coverage_error_mc": scored["coverage_error"]["mc"],
                           "galaxies": scored["galaxies"]}
         report[head.question] = rows

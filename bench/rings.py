@@ -51,15 +51,13 @@ def random_model(model_dir: Path, out: Path, seed: int) -> Path:
     """The model's architecture with fresh random weights, as a model directory `galzoo embed` reads."""
     import keras
 
-    from galzoo_tf.models import build_vote_model
+    from galzoo_tf.models import rebuild_vote_model
     from galzoo_tf.tasks.registry import load_model
     from galzoo_tf.training.callbacks import save_model_atomic
 
     trained = load_model(model_dir)
     keras.utils.set_random_seed(seed)
-    config = trained.sidecar["config"]
-    model = build_vote_model(tuple(trained.model.input_shape[1:]), int(trained.model.output_shape[-1]),
-                             config["dropout"], config["architecture"])
+    model = rebuild_vote_model(trained.model, trained.sidecar["config"])
     out.mkdir(parents=True, exist_ok=True)
     save_model_atomic(model, out / "model.keras")
     (out / "galzoo.json").write_text(json.dumps({**trained.sidecar, "posterior": {}}))

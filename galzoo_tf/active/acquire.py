@@ -274,16 +274,16 @@ def _write_list(out: Path, top: RunningTop, options: AcquireOptions) -> None:
         table.to_csv(temporary, index=False)
 
 
-def list_path(out: str | Path) -> Path:
-    """The acquisition list's path, which must be a .csv file."""
+def list_path(out: str | Path, what: str = "the acquisition list", option: str = "") -> Path:
+    """The path of a ranked list of galaxies (acquire, similar, anomalies), which must be a .csv file."""
     out = Path(out)
     if out.suffix.lower() != ".csv":
-        raise BadInputError("bad option", f"{out}: the acquisition list is a .csv file")
+        raise BadInputError("bad option", f"{option}{out}: {what} is a .csv file")
     return out
 
 
 def montage_path(out: Path) -> Path:
-    """The montage beside an acquisition list (``NAME-montage.png``)."""
+    """The montage beside a ranked list (``NAME-montage.png``)."""
     return out.with_name(out.stem + "-montage.png")
 
 

@@ -42,3 +42,10 @@ def build_vote_model(input_shape: tuple[int, int, int], outputs: int, dropout: f
     features = MCDropout(dropout, name="mc_dropout")(features)
     logits = keras.layers.Dense(outputs, dtype="float32", name="logits")(features)
     return keras.Model(inputs, logits, name=f"vote_{architecture}")
+
+
+def rebuild_vote_model(trained: keras.Model, config: dict) -> keras.Model:
+    """A freshly initialised model of a trained one's architecture (its input, outputs, and the dropout rate
+    and trunk of its training ``config``): to ship its weights in another precision, or as a random baseline."""
+    return build_vote_model(tuple(trained.input_shape[1:]), int(trained.output_shape[-1]), config["dropout"],
+                            config["architecture"])

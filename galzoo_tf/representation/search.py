@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from galzoo_tf import __version__
+from galzoo_tf.active.acquire import list_path, montage_path
 from galzoo_tf.catalogues.formats import PROVENANCE, provenance_path, read_part
 from galzoo_tf.errors import BadInputError
 from galzoo_tf.fileio import read_json, replaced_atomically, sha256_file, write_json_atomic
@@ -126,10 +127,6 @@ def source_images(provenance: dict, ids: list[str]) -> dict[str, np.ndarray]:
     return found
 
 
-def montage_path(out: Path) -> Path:
-    return out.with_name(out.stem + "-montage.png")
-
-
 def _montage(embeddings: Embeddings, ranked: pd.DataFrame, value: str, out: Path, title: str,
              first: str | None = None) -> Path:
     from galzoo_tf.plots import montage
@@ -164,16 +161,9 @@ def _write(out: Path, rows: pd.DataFrame, embeddings: Embeddings, settings: dict
     return SearchResult(out, rows, picture() if picture else None)
 
 
-def _csv(out: Path) -> Path:
-    out = Path(out)
-    if out.suffix.lower() != ".csv":
-        raise BadInputError("bad option", f"--out {out}: the list is a .csv file")
-    return out
-
-
 def similar(embeddings_path: Path, galaxy_id: str, out: Path, n: int = 16, show: bool = True) -> SearchResult:
     """`galzoo similar`: the galaxies whose embeddings are nearest ``galaxy_id``'s, as a CSV and a montage."""
-    out = _csv(out)
+    out = list_path(out, "the list", "--out ")
     with writing([Output.file(out, also=[montage_path(out), provenance_path(out)])],
                  [("embeddings", embeddings_path)]):
         embeddings = read_embeddings(embeddings_path)
@@ -186,7 +176,7 @@ def similar(embeddings_path: Path, galaxy_id: str, out: Path, n: int = 16, show:
 def anomalies(embeddings_path: Path, out: Path, n: int = 100, method: str = "isolation-forest", seed: int = 0,
               show: bool = True) -> SearchResult:
     """`galzoo anomalies`: the ``n`` most unusual galaxies of an embeddings file, as a CSV and a montage."""
-    out = _csv(out)
+    out = list_path(out, "the list", "--out ")
     with writing([Output.file(out, also=[montage_path(out), provenance_path(out)])],
                  [("embeddings", embeddings_path)]):
         embeddings = read_embeddings(embeddings_path)

@@ -15,7 +15,7 @@ import keras
 
 from galzoo_tf import __version__
 from galzoo_tf.fileio import write_json_atomic
-from galzoo_tf.models import build_vote_model
+from galzoo_tf.models import rebuild_vote_model
 from galzoo_tf.training.callbacks import save_model_atomic
 from galzoo_tf.training.model_dir import BASE, FINAL, SHIPPED, SIDECAR, load_keras, read_sidecar
 
@@ -27,8 +27,7 @@ def ship(run: Path, command: str, target: Path = SHIPPED / BASE) -> Path:
     path, sidecar = read_sidecar(run)
     trained, config = load_keras(path), sidecar["config"]
     keras.config.set_dtype_policy("float32")
-    model = build_vote_model(tuple(trained.input_shape[1:]), int(trained.output_shape[-1]), config["dropout"],
-                             config["architecture"])
+    model = rebuild_vote_model(trained, config)
     model.set_weights(trained.get_weights())
     target.mkdir(parents=True, exist_ok=True)
     save_model_atomic(model, target / FINAL)
