@@ -57,17 +57,9 @@ def rendered_colour_gradients(count: int = 6) -> dict[str, list[float]]:
     from dataclasses import replace
 
     from galzoo_tf.sim import render
-    from galzoo_tf.sim.population import draw_population
-    from galzoo_tf.sim.realism import measure
+    from galzoo_tf.sim.realism import bright_twins, measure
 
-    galaxies = draw_population(3000, np.random.default_rng(0))
-    disks = galaxies[galaxies["kind"] == "disk"].head(count)
-    grow = 5.0 / disks["r_e_arcsec"]  # R_e 5": both components grown, as draw_population grows small galaxies
-    bright = dict(magnitude=14.0, r_e_arcsec=5.0, neighbours=0, field_stars=0, survey="sdss")
-    kinds = {"disk, 40 % bulge": disks.assign(bulge_to_total=0.4, disk_axis_ratio=1.0, bar_strength=0.0, arms=0,
-                                              bulge_radius=disks["bulge_radius"] * grow,
-                                              disk_radius=disks["disk_radius"] * grow, **bright),
-             "elliptical": disks.assign(kind="elliptical", bulge_to_total=1.0, bulge_radius=5.0, **bright)}
+    kinds = bright_twins(count)
     camera, result = render.CAMERAS["sdss"], {}
     noiseless = replace(camera, sky_sigma=tuple(1e-6 for _ in camera.sky_sigma), gain=0.0)
     try:

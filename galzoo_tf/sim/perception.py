@@ -71,7 +71,11 @@ def seen_probabilities(g: pd.DataFrame) -> dict[str, np.ndarray]:
     smooth = np.clip(1 - featured - artifact, 0.01, 1)
     odd_feature = np.tile([0.20, 0.10, 0.12, 0.18, 0.30, 0.06, 0.04], (n, 1))
     odd_feature[kind == "merger"] = [0.02, 0.02, 0.30, 0.10, 0.04, 0.50, 0.02]
-    odd_feature[edge_on > 0.5] = [0.10, 0.03, 0.07, 0.10, 0.30, 0.05, 0.35]
+    dust = g["dust_depth"].to_numpy()
+    odd_feature[(edge_on > 0.5) & (dust > 0)] = [0.08, 0.03, 0.06, 0.08, 0.25, 0.05, 0.45]
+    odd_feature[(edge_on > 0.5) & (dust == 0)] = [0.12, 0.05, 0.08, 0.12, 0.55, 0.05, 0.03]
+    ring = g["ring_strength"].to_numpy()[:, None]  # a ring volunteers see pulls the answer towards 'ring'
+    odd_feature = (1 - ring) * odd_feature + ring * np.array([0.85, 0.04, 0.02, 0.02, 0.05, 0.01, 0.01])
     pitch_bins = soft_bins(g["pitch"].to_numpy(), [12, 21, 30], 4.5)
     pitch_bins[arms == 0] = 1 / 3
     arm_counts = np.full((n, 6), 0.02)
@@ -85,7 +89,9 @@ def seen_probabilities(g: pd.DataFrame) -> dict[str, np.ndarray]:
         "bar": _two(np.where(bar > 0, sigmoid((bar - 0.25) / 0.08), 0.03)),
         "spiral": _two(np.where(arms > 0, sigmoid((arm_strength - 0.2) / 0.07), 0.15)),
         "bulge": soft_bins(bt, [0.0, 0.25, 0.55, 0.85], 0.12),
-        "odd": _two(np.select([kind == "merger", not_galaxy], [0.9, 0.3], 0.09 + 0.03 * g["neighbours"])),
+        "odd": _two(np.select([kind == "merger", not_galaxy], [0.9, 0.3],
+                              np.clip(0.09 + 0.03 * g["neighbours"] + 0.8 * g["ring_strength"]
+                                      + 0.4 * g["dust_depth"] * (edge_on > 0.5), 0, 0.95))),
         "rounded": soft_bins(g["axis_ratio"].to_numpy(), [0.92, 0.62, 0.3], 0.12),
         "odd_feature": odd_feature,
         "bulge_shape": bulge_shape,

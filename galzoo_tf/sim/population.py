@@ -3,7 +3,8 @@
 A magnitude-limited survey: Euclidean number counts (N(<m) ~ 10^(0.6 m)) make faint
 galaxies common, and sizes shrink with magnitude, so small faint galaxies dominate as in
 GZ2. Kinds: ellipticals, bulge+disk galaxies (L_B/L_T uniform in 0-1, GaMPEN §2) with
-optional bar and m = 1..6 logarithmic spiral arms, rare mergers and rare stars/artifacts.
+optional bar, m = 1..6 logarithmic spiral arms with star-forming knots, rings and dust lanes,
+rare mergers and rare stars/artifacts.
 Every number that the renderer or the perception model needs is a column here, and the
 columns starting with ``truth/`` go into the records.
 """
@@ -24,6 +25,7 @@ NOT_GALAXIES = ("star", "artifact")  # a bright star, or a satellite trail: GZ2'
 BAR_SHARE = 0.5  # a bar of strength 1 holds this share of the disk light (taken from the disk)
 BAR_LENGTH = 0.8  # bar half-light radius in units of the disk's
 BAR_SERSIC, BAR_AXIS_RATIO = 0.5, 0.2
+RING_FRACTION = 0.2  # of disks within 70 degrees of face-on: a rough share of inner and outer rings
 SERSIC_STEP = 0.1  # Sérsic indices on a grid, so GalSim's per-index tables are reused across galaxies
 
 
@@ -44,6 +46,8 @@ SURVEYS = {
     "sdss": Survey("sdss", 13.5, 17.0, 22.5, 0.33, 1.3),
     # HSC-Wide g band, GaMPEN's low-redshift sample (roughly g < 21); zero point 27 as HSC coadds
     "hsc": Survey("hsc", 17.0, 21.0, 27.0, 0.05, 0.3),
+    # DECaLS r band, GZ DECaLS's sample (r < 19, larger galaxies than GZ2's faint end); nanomaggies
+    "decals": Survey("decals", 14.0, 18.5, 22.5, 0.2, 1.5),
     "hsc-poor": Survey("hsc-poor", 17.0, 21.0, 27.0, 0.05, 0.3),  # the same galaxies seen by a worse camera
 }
 
@@ -124,6 +128,7 @@ def draw_population(n: int, rng: np.random.Generator, survey: str = "sdss") -> p
         "field_stars": rng.poisson(0.6, n),
         "noise_seed": rng.integers(0, 2**31 - 1, n),
     })
+    frame = frame.assign(**structure_details(frame, rng))
     frame["axis_ratio"] = np.where(is_disk, frame["disk_axis_ratio"], frame["bulge_axis_ratio"])
     r_e = np.array([half_light_radius(row) for row in frame.itertuples()])
     # the sample's size limit applies to the whole galaxy: grow the ones below it, keeping their shape
@@ -133,6 +138,26 @@ def draw_population(n: int, rng: np.random.Generator, survey: str = "sdss") -> p
     frame["disk_radius"] *= grow
     frame["r_e_arcsec"] = target
     return frame
+
+
+def structure_details(frame: pd.DataFrame, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Rings, dust lanes, star-forming knots and colour scatter (drawn after the rest, so earlier draws stand).
+
+    About a fifth of disks seen within 70 degrees of face-on carry an inner or outer ring; most edge-on
+    disks show a dust lane; spiral arms put part of their light in knots; every galaxy's colour scatters.
+    """
+    n = len(frame)
+    disk = (frame["kind"] == "disk").to_numpy()
+    inclination = frame["inclination"].to_numpy()
+    ringed = disk & (inclination < 70) & (rng.uniform(size=n) < RING_FRACTION)
+    dusty = disk & (inclination > 75) & (rng.uniform(size=n) < 0.7)
+    return {
+        "ring_strength": np.where(ringed, rng.uniform(0.3, 1.0, n), 0.0),
+        "ring_radius": rng.uniform(0.8, 2.2, n),  # in disk scale radii (R_e of the disk)
+        "dust_depth": np.where(dusty, rng.uniform(0.3, 0.9, n), 0.0),
+        "knot_share": np.where(frame["arms"].to_numpy() > 0, rng.uniform(0.1, 0.4, n), 0.0),
+        "colour_offset": rng.normal(0.0, 0.06, n),  # magnitudes added to g - r (and half to r - i)
+    }
 
 
 def half_light_radius(row) -> float:

@@ -98,6 +98,22 @@ def measure(image: np.ndarray) -> dict[str, float]:
     }
 
 
+def bright_twins(count: int, seed: int = 0) -> dict[str, pd.DataFrame]:
+    """``count`` bright (r = 14, R_e 5"), isolated face-on disks with a 40 % bulge and no arms or bar, and
+    as many ellipticals: galaxies whose colour gradient the renderer must show (bulges redder than disks)."""
+    from galzoo_tf.sim.population import draw_population
+
+    galaxies = draw_population(max(3000, 10 * count), np.random.default_rng(seed))
+    disks = galaxies[galaxies["kind"] == "disk"].head(count)
+    grow = 5.0 / disks["r_e_arcsec"]  # R_e 5": both components grown, as draw_population grows small galaxies
+    bright = dict(magnitude=14.0, r_e_arcsec=5.0, neighbours=0, field_stars=0, colour_offset=0.0, survey="sdss")
+    plain = dict(bar_strength=0.0, arms=0, ring_strength=0.0, dust_depth=0.0, knot_share=0.0)
+    return {"disk, 40 % bulge": disks.assign(bulge_to_total=0.4, disk_axis_ratio=1.0, inclination=0.0,
+                                             bulge_radius=disks["bulge_radius"] * grow,
+                                             disk_radius=disks["disk_radius"] * grow, **plain, **bright),
+            "elliptical": disks.assign(kind="elliptical", bulge_to_total=1.0, bulge_radius=5.0, **plain, **bright)}
+
+
 def image_statistics(images: Iterable[np.ndarray]) -> pd.DataFrame:
     """One row of ``STATISTICS`` per image."""
     return pd.DataFrame([measure(image) for image in images], columns=list(STATISTICS))

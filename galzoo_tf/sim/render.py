@@ -1,18 +1,22 @@
 """Rendering synthetic galaxies with GalSim: PSF-convolved components, sky and shot noise.
 
-Each component (bulge, disk with spiral arms, bar, merger companion, neighbours, field
-stars) is drawn once at unit flux; bands are linear mixtures with per-component colours,
-so a three-band SDSS image costs one draw per component, not per band. SDSS cutouts are
-framed like GZ2's (pixel scale proportional to the galaxy's Petrosian R90), noise is drawn
-on the native 0.396"/px grid and resampled, and the g, r, i images become RGB with the
-Lupton et al. (2004) asinh stretch. HSC images are single-band g at 0.168"/px, float32.
+Each component (bulge, disk, spiral arms with star-forming knots, ring, bar, merger companion,
+neighbours, field stars) is drawn once at unit flux; bands are linear mixtures with
+per-component colours (red bulges, blue arms), so a three-band image costs one draw per
+component, not per band. Edge-on disks may carry a dust lane that reddens what it dims.
+SDSS and DECaLS cutouts are framed like GZ2's (pixel scale proportional to the galaxy's
+Petrosian R90), noise is drawn on the native grid and resampled, and the bands become RGB
+with each survey's own mapping: Lupton et al. (2004) asinh for SDSS gri, per-band asinh for
+DECaLS grz. Every image also gets its own look (seeing, depth, sky level, colour balance,
+stretch, JPEG quality). HSC images are single-band g at 0.168"/px, float32.
 
-Workers call ``render_chunk``; each galaxy's noise comes from its own seed, so the images
-do not depend on how galaxies are split between processes.
+Workers call ``render_chunk``; each galaxy's look, knots and noise come from its own seed, so
+the images do not depend on how galaxies are split between processes.
 """
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 
 import galsim
@@ -24,30 +28,72 @@ from scipy.signal import fftconvolve
 from galzoo_tf.data.images import encode_png
 from galzoo_tf.sim.population import BAR_AXIS_RATIO, BAR_LENGTH, BAR_SERSIC, BAR_SHARE, SURVEYS
 
-# Flux in each band per unit r-band flux: colours g-r and r-i of each kind of component.
+# Colours of each kind of component, g - r and r - i (r - z is taken as 1.7 (r - i)): red old bulges
+# and bars, bluer disks, blue star-forming arms, knots and rings (typical SDSS colours of each).
 COLOURS = {
-    "bulge": (0.45, 0.20), "disk": (0.30, 0.10), "arms": (0.15, 0.05), "bar": (0.42, 0.18),
-    "companion": (0.40, 0.18), "neighbours": (0.40, 0.15), "stars": (0.30, 0.10),
+    "bulge": (0.78, 0.40), "disk": (0.55, 0.30), "arms": (0.30, 0.12), "bar": (0.70, 0.36),
+    "ring": (0.40, 0.18), "companion": (0.65, 0.34), "neighbours": (0.60, 0.30), "stars": (0.45, 0.15),
 }
+R_Z_PER_R_I = 1.7
+DUST_EXTINCTION = {"g": 1.0, "r": 0.72, "i": 0.55, "z": 0.40}  # A_band / A_g of a Milky-Way-like dust law
 
 
 @dataclass(frozen=True)
 class Camera:
-    """Pixel grid, seeing and noise of a simulated survey image."""
+    """Pixel grid, bands, seeing, noise and colour mapping of a simulated survey image."""
 
     size: int
     native_scale: float  # arcsec per detector pixel
+    bands: tuple[str, ...]
     seeing: tuple[float, float]  # range of PSF FWHM in arcsec
-    sky_sigma: tuple[float, ...]  # noise per native pixel, per band, in image flux units
+    sky_sigma: tuple[float, ...]  # noise per native pixel, per band, in nanomaggies (image units for HSC)
     gain: float  # image flux units per detected photon, for shot noise
+    colour_scales: tuple[float, ...] = ()  # per-band multipliers (or divisors, DECaLS) before the stretch
 
 
 CAMERAS = {
-    "sdss": Camera(256, 0.396, (1.1, 1.7), (0.05, 0.035, 0.06), 0.006),
-    "hsc": Camera(239, 0.168, (0.7, 1.0), (0.035,), 0.002),
+    # SDSS gri: sky noise from dark-sky brightness (22.0, 20.9, 20.3 mag/arcsec^2) and about 760, 1130
+    # and 830 photoelectrons per nanomaggy; colours balanced so the main sample's median galaxy
+    # (g - r 0.65, r - i 0.33) is grey, then the Lupton asinh stretch.
+    "sdss": Camera(256, 0.396, ("g", "r", "i"), (1.0, 1.9), (0.018, 0.025, 0.038), 0.0009, (1.82, 1.0, 0.74)),
+    # DECaLS grz: 5-sigma depths near 24.7, 23.9 and 23.0; the colour mapping of the GZ DECaLS
+    # subjects (per-band asinh of flux over g 0.008, r 0.014, z 0.019 nanomaggies, from -0.5 to 300).
+    "decals": Camera(256, 0.262, ("g", "r", "z"), (0.9, 1.7), (0.0031, 0.0074, 0.018), 0.0008,
+                     (0.008, 0.014, 0.019)),
+    "hsc": Camera(239, 0.168, ("g",), (0.7, 1.0), (0.035,), 0.002),
     # a second HSC-like setting for transfer learning: worse seeing and twice the sky noise
-    "hsc-poor": Camera(239, 0.168, (1.1, 1.5), (0.07,), 0.002),
+    "hsc-poor": Camera(239, 0.168, ("g",), (1.1, 1.5), (0.07,), 0.002),
 }
+RGB_SURVEYS = ("sdss", "decals")
+SDSS_Q, SDSS_SKY_OFFSET = 20.0, 0.02  # asinh softening and the offset that keeps the sky off black
+DECALS_RANGE = (-0.5, 300.0)  # scaled flux shown as black and as white
+
+
+@dataclass(frozen=True)
+class Look:
+    """How one image departs from its survey's nominal rendering: domain randomisation, drawn per galaxy.
+
+    Real cutouts vary in seeing, depth, sky subtraction, colour calibration and compression; a model
+    trained across these learns the galaxy rather than one rendering.
+    """
+
+    seeing: float  # PSF FWHM, arcsec
+    depth: float  # sky noise in units of the survey's nominal noise
+    colour_balance: tuple[float, ...]  # per-band gain errors
+    sky_offset: float  # residual sky level in units of the nominal offset
+    stretch: float  # multiplies the asinh softening
+    jpeg_quality: int  # 0 for no compression
+
+
+def draw_look(camera: Camera, rng: np.random.Generator, survey: str) -> Look:
+    """One galaxy's rendering conditions, from its own seeded generator."""
+    seeing = float(rng.uniform(*camera.seeing))
+    depth = float(np.exp(rng.uniform(np.log(0.7), np.log(1.5))))
+    balance = tuple(float(b) for b in np.exp(rng.normal(0.0, 0.08, len(camera.bands))))
+    sky_offset = float(rng.uniform(0.3, 2.0))
+    stretch = float(np.exp(rng.uniform(np.log(0.6), np.log(1.6))))
+    jpeg = int(rng.integers(60, 96)) if survey in RGB_SURVEYS else 0
+    return Look(seeing, depth, balance, sky_offset, stretch, jpeg)
 
 
 def seeing_psf(fwhm: float) -> galsim.GSObject:
@@ -59,15 +105,17 @@ def seeing_psf(fwhm: float) -> galsim.GSObject:
     return galsim.Add([core.withFlux(0.9), galsim.Gaussian(fwhm=2.0 * fwhm).withFlux(0.1)])
 
 
-def band_weights(component: str) -> np.ndarray:
-    """Flux in g, r, i per unit r flux for a component's colour."""
+def band_weights(component: str, bands: tuple[str, ...], colour_offset: float = 0.0) -> np.ndarray:
+    """Flux in each band per unit r flux for a component's colour, shifted by the galaxy's colour scatter."""
     g_r, r_i = COLOURS[component]
-    return np.array([10 ** (-0.4 * g_r), 1.0, 10 ** (0.4 * r_i)])
+    g_r, r_i = g_r + colour_offset, r_i + colour_offset / 2
+    colour = {"g": -g_r, "r": 0.0, "i": r_i, "z": R_Z_PER_R_I * r_i}  # m_r - m_band
+    return np.array([10 ** (0.4 * colour[band]) for band in bands])
 
 
 def frame_scale(galaxy: dict, camera: Camera, survey: str) -> float:
     """Arcsec per pixel: GZ2 cutouts span 0.02 Petrosian R90 per pixel at 424 px (R90 about 2.3 R_e)."""
-    if survey != "sdss":  # HSC-like cutouts: a fixed angular frame
+    if survey not in RGB_SURVEYS:  # HSC-like cutouts: a fixed angular frame
         return camera.native_scale
     r90 = 2.3 * max(galaxy["r_e_arcsec"], 1.0)
     return float(np.clip(0.02 * r90 * 424 / camera.size, 0.04, 2.0))
@@ -96,22 +144,78 @@ class Frame:
         return np.meshgrid(axis, axis)
 
 
-def spiral_disk(galaxy: dict, frame: Frame) -> np.ndarray:
-    """Unit-flux exponential disk with logarithmic spiral arms, projected, sampled at pixel centres."""
+def disk_plane(galaxy: dict, frame: Frame) -> tuple[np.ndarray, np.ndarray]:
+    """Radius (arcsec) and azimuth of each pixel in the plane of the inclined disk."""
     x, y = frame.coordinates()
     angle = np.radians(galaxy["position_angle"])
     u = x * np.cos(angle) + y * np.sin(angle)
     v = (-x * np.sin(angle) + y * np.cos(angle)) / max(galaxy["disk_axis_ratio"], 0.05)
-    radius = np.hypot(u, v) + 1e-6
-    theta = np.arctan2(v, u)
+    return np.hypot(u, v) + 1e-6, np.arctan2(v, u)
+
+
+def _unit(light: np.ndarray) -> np.ndarray:
+    light = np.clip(light, 0, None)
+    return light / max(float(light.sum()), 1e-30)
+
+
+def spiral_disk(galaxy: dict, frame: Frame, rng: np.random.Generator) -> tuple[float, np.ndarray, np.ndarray]:
+    """An exponential disk split into its smooth part and logarithmic arms with star-forming knots.
+
+    Returns the arms' share of the disk light and both parts at unit flux, sampled at pixel centres.
+    """
+    radius, theta = disk_plane(galaxy, frame)
     scale_length = galaxy["disk_radius"] / 1.678
     wound = np.log(radius / scale_length) / np.tan(np.radians(galaxy["pitch"]))
     phase = galaxy["arms"] * (theta - wound) - np.radians(galaxy["arm_phase"])
-    arms = ((1 + np.cos(phase)) / 2) ** 2  # narrower than a plain cosine
     growth = 1 - np.exp(-radius / (0.6 * scale_length))  # arms start outside the bulge
-    light = np.exp(-radius / scale_length) * (1 + galaxy["arm_strength"] * 3 * growth * (arms - 0.375))
-    light = np.clip(light, 0, None)
-    return light / light.sum()
+    ridge = growth * ((1 + np.cos(phase)) / 2) ** 2  # narrower than a plain cosine
+    exponential = np.exp(-radius / scale_length)
+    strength = galaxy["arm_strength"]
+    smooth = exponential * (1 - 0.8 * strength * growth)
+    arms = exponential * 3 * strength * ridge
+    arms = (1 - galaxy["knot_share"]) * _unit(arms) + galaxy["knot_share"] * arm_knots(galaxy, frame, rng)
+    arm_share = 3 * strength * float((exponential * ridge).sum()) / float((smooth + 3 * strength * exponential
+                                                                            * ridge).sum())
+    return arm_share, _unit(smooth), _unit(arms)
+
+
+def arm_knots(galaxy: dict, frame: Frame, rng: np.random.Generator) -> np.ndarray:
+    """Unit-flux clumps of star formation on the arms' ridges, placed as the disk's light falls off."""
+    x, y = frame.coordinates()
+    scale_length = galaxy["disk_radius"] / 1.678
+    count = 4 + int(rng.poisson(12 * galaxy["arm_strength"]))
+    radius = scale_length * np.clip(rng.gamma(2.0, 1.0, count), 0.5, 3.5)
+    wound = np.log(radius / scale_length) / np.tan(np.radians(galaxy["pitch"]))
+    arm = rng.integers(0, galaxy["arms"], count)
+    theta = wound + (2 * np.pi * arm + np.radians(galaxy["arm_phase"])) / galaxy["arms"] \
+        + rng.normal(0, 0.08, count)
+    angle = np.radians(galaxy["position_angle"])
+    u, v = radius * np.cos(theta), radius * np.sin(theta) * max(galaxy["disk_axis_ratio"], 0.05)
+    centres = np.stack([u * np.cos(angle) - v * np.sin(angle), u * np.sin(angle) + v * np.cos(angle)], axis=1)
+    width = np.maximum(0.12 * scale_length, frame.scale) * rng.uniform(0.6, 1.4, count)
+    flux = rng.exponential(1.0, count)
+    knots = sum(f * np.exp(-0.5 * ((x - cx) ** 2 + (y - cy) ** 2) / w**2) / w**2
+                for f, (cx, cy), w in zip(flux, centres, width, strict=True))
+    return _unit(knots)
+
+
+def ring(galaxy: dict, frame: Frame) -> np.ndarray:
+    """Unit-flux ring in the disk plane (an inner ring near the bar's end or an outer ring), sampled."""
+    radius, _ = disk_plane(galaxy, frame)
+    centre = galaxy["ring_radius"] * galaxy["disk_radius"]
+    return _unit(np.exp(-0.5 * ((radius - centre) / (0.12 * centre)) ** 2))
+
+
+def dust_transmission(galaxy: dict, frame: Frame, band: str) -> np.ndarray:
+    """Fraction of light passing a dust lane along an edge-on disk's major axis (1 everywhere without one)."""
+    x, y = frame.coordinates()
+    angle = np.radians(galaxy["position_angle"])
+    along = x * np.cos(angle) + y * np.sin(angle)
+    across = -x * np.sin(angle) + y * np.cos(angle)
+    height = max(0.06 * galaxy["disk_radius"], frame.scale)
+    lane = np.exp(-0.5 * (across / height) ** 2) * np.exp(-0.5 * (along / (1.5 * galaxy["disk_radius"])) ** 2)
+    optical_depth = galaxy["dust_depth"] * DUST_EXTINCTION[band] * lane
+    return 1 - frame.convolve(1 - np.exp(-2.0 * optical_depth))
 
 
 def satellite_trail(galaxy: dict, frame: Frame, rng: np.random.Generator) -> np.ndarray:
@@ -129,17 +233,23 @@ def _sersic(n: float, radius: float, axis_ratio: float, angle: float) -> galsim.
     return profile.shear(q=float(np.clip(axis_ratio, 0.05, 1.0)), beta=float(angle) * galsim.degrees)
 
 
-def disk_components(galaxy: dict, frame: Frame) -> dict[str, tuple[float, np.ndarray]]:
-    """The disk (with spiral arms when it has them) and the bar of a disk galaxy."""
+def disk_components(galaxy: dict, frame: Frame, rng: np.random.Generator) -> dict[str, tuple[float, np.ndarray]]:
+    """The disk (with spiral arms and knots when it has them), its ring and its bar."""
     bt = galaxy["bulge_to_total"]
     bar_share = (1 - bt) * BAR_SHARE * galaxy["bar_strength"]
+    ring_share = (1 - bt - bar_share) * 0.3 * galaxy["ring_strength"]
+    disk_share = 1 - bt - bar_share - ring_share
     out = {}
     if galaxy["arms"] > 0:
-        out["arms"] = (1 - bt - bar_share, frame.convolve(spiral_disk(galaxy, frame)))
+        arm_share, smooth, arms = spiral_disk(galaxy, frame, rng)
+        out["disk"] = (disk_share * (1 - arm_share), frame.convolve(smooth))
+        out["arms"] = (disk_share * arm_share, frame.convolve(arms))
     else:
         disk = _sersic(galaxy["disk_sersic"], galaxy["disk_radius"], galaxy["disk_axis_ratio"],
                        galaxy["position_angle"])
-        out["disk"] = (1 - bt - bar_share, frame.draw(disk))
+        out["disk"] = (disk_share, frame.draw(disk))
+    if ring_share > 0:
+        out["ring"] = (ring_share, frame.convolve(ring(galaxy, frame)))
     if bar_share > 0:
         bar = _sersic(BAR_SERSIC, BAR_LENGTH * galaxy["disk_radius"], BAR_AXIS_RATIO, galaxy["bar_angle"])
         bar = bar.shear(q=float(max(galaxy["disk_axis_ratio"], 0.2)),
@@ -184,7 +294,7 @@ def components(galaxy: dict, frame: Frame, rng: np.random.Generator) -> dict[str
                     galaxy["position_angle"])
     out = {"bulge": (galaxy["bulge_to_total"], frame.draw(bulge))}
     if kind == "disk":
-        out.update(disk_components(galaxy, frame))
+        out.update(disk_components(galaxy, frame, rng))
     if kind == "merger":
         out["companion"] = merger_companion(galaxy, frame)
     out.update(field_objects(galaxy, frame, rng))
@@ -198,39 +308,81 @@ def _resample(image: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(Image.fromarray(image.astype(np.float32)).resize((size, size), Image.Resampling.BILINEAR))
 
 
-def noisy_bands(galaxy: dict, survey: str) -> tuple[np.ndarray, float]:
+def noisy_bands(galaxy: dict, survey: str, look: Look, rng: np.random.Generator) -> tuple[np.ndarray, float]:
     """Band images (bands, size, size) in flux per arcsec^2, with sky and shot noise; and the pixel scale."""
     camera, spec = CAMERAS[survey], SURVEYS[survey]
-    rng = np.random.default_rng(int(galaxy["noise_seed"]))
     scale = frame_scale(galaxy, camera, survey)
-    frame = Frame(seeing_psf(float(rng.uniform(*camera.seeing))), camera.size, scale)
+    frame = Frame(seeing_psf(look.seeing), camera.size, scale)
     flux = 10 ** (-0.4 * (galaxy["magnitude"] - spec.zero_point))
     parts = components(galaxy, frame, rng)
-    bands = range(len(camera.sky_sigma))
     native = max(8, round(camera.size * scale / camera.native_scale))
-    out = np.empty((len(camera.sky_sigma), camera.size, camera.size), dtype=np.float32)
-    for band in bands:
-        light = sum(share * flux * band_weights(name)[band if survey == "sdss" else 0] * image
+    out = np.empty((len(camera.bands), camera.size, camera.size), dtype=np.float32)
+    for index, band in enumerate(camera.bands):
+        light = sum(share * flux * band_weights(name, camera.bands, galaxy["colour_offset"])[index] * image
                     for name, (share, image) in parts.items()) / scale**2
+        if galaxy["dust_depth"] > 0:
+            light = light * dust_transmission(galaxy, frame, band)
         native_light = np.clip(_resample(light, native), 0, None)
-        variance = (camera.sky_sigma[band] / camera.native_scale**2) ** 2 \
+        variance = (look.depth * camera.sky_sigma[index] / camera.native_scale**2) ** 2 \
             + native_light * camera.gain / camera.native_scale**2
         noise = rng.normal(size=(native, native)) * np.sqrt(variance)
-        out[band] = light + _resample(noise, camera.size)
+        out[index] = light + _resample(noise, camera.size)
     return out, scale
 
 
-def to_rgb(bands: np.ndarray) -> np.ndarray:
-    """g, r, i surface brightness to a uint8 RGB image with the Lupton asinh stretch (i->R, r->G, g->B)."""
+def to_rgb(bands: np.ndarray, scales: tuple[float, ...], offset: float = SDSS_SKY_OFFSET,
+           q: float = SDSS_Q) -> np.ndarray:
+    """g, r, i in nanomaggies per pixel to uint8 RGB (i->R, r->G, g->B) with Lupton et al.'s asinh stretch.
+
+    Each band is scaled for colour balance and offset so the sky sits just above black, then
+    make_lupton_rgb maps the mean intensity I to asinh(q I) / sqrt(q), keeping colours.
+    """
+    g, r, i = (band * scale + offset for band, scale in zip(bands, scales, strict=True))
     with np.errstate(invalid="ignore", divide="ignore"):  # astropy divides by zero where pixels are 0, then masks
-        return make_lupton_rgb(bands[2], bands[1], bands[0], minimum=0.0, stretch=1.5, Q=8)
+        return make_lupton_rgb(i, r, g, minimum=0.0, stretch=1 / np.sqrt(q), Q=np.sqrt(q))
+
+
+def decals_rgb(bands: np.ndarray, divisors: tuple[float, ...], shown: tuple[float, float] = DECALS_RANGE,
+               softening: float = 1.0) -> np.ndarray:
+    """g, r, z in nanomaggies per pixel to uint8 RGB (z->R, r->G, g->B) as the GZ DECaLS subjects were made.
+
+    Each band on its own: asinh of flux over its divisor, shown linearly from asinh(low) to asinh(high).
+    """
+    low, high = (np.arcsinh(softening * value) for value in shown)
+    scaled = [np.arcsinh(softening * band / divisor) for band, divisor in zip(bands, divisors, strict=True)]
+    rgb = (np.stack(scaled[::-1], axis=-1) - low) / (high - low)
+    return (np.clip(rgb, 0, 1) * 255).astype(np.uint8)
+
+
+def compress(image: np.ndarray, quality: int) -> np.ndarray:
+    """The image after a JPEG round trip, as survey cutouts are served (quality 0: unchanged)."""
+    if not quality:
+        return image
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="JPEG", quality=quality)
+    return np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"))
+
+
+def display(bands: np.ndarray, survey: str, look: Look) -> np.ndarray:
+    """A survey's colour image of its bands (nanomaggies per native pixel) under one galaxy's look."""
+    camera = CAMERAS[survey]
+    if survey == "sdss":
+        scales = tuple(s * b for s, b in zip(camera.colour_scales, look.colour_balance, strict=True))
+        rgb = to_rgb(bands, scales, SDSS_SKY_OFFSET * look.sky_offset, SDSS_Q * look.stretch)
+    else:
+        offset = -DECALS_RANGE[0] * (look.sky_offset - 1)  # a residual sky, in units of the divisors
+        divisors = tuple(d / b for d, b in zip(camera.colour_scales, look.colour_balance, strict=True))
+        rgb = decals_rgb(bands + offset * np.array(divisors)[:, None, None], divisors, softening=look.stretch)
+    return compress(rgb, look.jpeg_quality)
 
 
 def render_galaxy(galaxy: dict, survey: str) -> np.ndarray:
-    """The stored image of one galaxy: uint8 RGB for SDSS, float32 flux per pixel (H, W, 1) for HSC."""
-    bands, scale = noisy_bands(galaxy, survey)
-    if survey == "sdss":
-        return to_rgb(bands)
+    """The stored image of one galaxy: uint8 RGB for SDSS and DECaLS, float32 flux per pixel (H, W, 1) for HSC."""
+    rng = np.random.default_rng(int(galaxy["noise_seed"]))
+    look = draw_look(CAMERAS[survey], rng, survey)
+    bands, scale = noisy_bands(galaxy, survey, look, rng)
+    if survey in RGB_SURVEYS:
+        return display(bands * CAMERAS[survey].native_scale**2, survey, look)
     return (bands[0] * scale**2)[..., None].astype(np.float32)
 
 

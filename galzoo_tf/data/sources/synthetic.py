@@ -17,7 +17,7 @@ from galzoo_tf.errors import BadInputError
 from galzoo_tf.schema import Schema, load_schema
 from galzoo_tf.sim.perception import answer_probabilities, visibility
 from galzoo_tf.sim.population import SURVEYS, draw_population
-from galzoo_tf.sim.render import CAMERAS, render_chunk
+from galzoo_tf.sim.render import CAMERAS, RGB_SURVEYS, render_chunk
 from galzoo_tf.sim.volunteers import simulate_votes, volunteer_numbers
 
 # What the renderer reads of each galaxy (passed to the worker processes).
@@ -25,7 +25,8 @@ RENDER_COLUMNS = (
     "kind", "magnitude", "bulge_sersic", "disk_sersic", "bulge_radius", "disk_radius", "bulge_axis_ratio",
     "disk_axis_ratio", "position_angle", "bar_strength", "bar_angle", "arms", "pitch", "arm_strength",
     "arm_phase", "inclination", "bulge_to_total", "companion_ratio", "companion_offset", "companion_angle",
-    "neighbours", "field_stars", "noise_seed", "r_e_arcsec", "survey",
+    "neighbours", "field_stars", "noise_seed", "r_e_arcsec", "ring_strength", "ring_radius", "dust_depth",
+    "knot_share", "colour_offset", "survey",
 )
 
 
@@ -42,6 +43,8 @@ def truth_columns(galaxies: pd.DataFrame, survey: str) -> dict[str, np.ndarray]:
         "truth/arms": galaxies["arms"].astype(float),
         "truth/pitch_deg": galaxies["pitch"],
         "truth/inclination_deg": galaxies["inclination"],
+        "truth/ring_strength": galaxies["ring_strength"],
+        "truth/dust_depth": galaxies["dust_depth"],
         "truth/merger": (galaxies["kind"] == "merger").astype(float),
         "truth/star": (galaxies["kind"] == "star").astype(float),
         "truth/artifact": (galaxies["kind"] == "artifact").astype(float),
@@ -67,7 +70,7 @@ def load_synthetic(n: int, *, seed: int = 0, survey: str = "sdss", overdispersio
     table = pd.concat([pd.DataFrame({"id": [f"synthetic-{seed}-{i:07d}" for i in range(n)]}),
                        galaxies[list(RENDER_COLUMNS)], pd.DataFrame(ints), pd.DataFrame(floats)], axis=1)
     camera = CAMERAS[survey]
-    spec = (ImageSpec((camera.size, camera.size, 3), "uint8", "raw") if survey == "sdss"
+    spec = (ImageSpec((camera.size, camera.size, 3), "uint8", "raw") if survey in RGB_SURVEYS
             else ImageSpec((camera.size, camera.size, 1), "float32", "raw"))
     return Catalogue("synthetic", schema, table, list(ints), list(floats),
                      inputs={"simulation": {"survey": survey, "n": n, "seed": seed, "overdispersion": overdispersion}},
