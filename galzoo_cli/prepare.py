@@ -222,10 +222,11 @@ def synthetic(
     n: Annotated[int, typer.Option("--n", help="Number of galaxies to simulate.", min=1)] = 20000,
     out: Out = Path("data/synthetic"),
     survey: Annotated[str, typer.Option(help="'sdss': GZ2-like 256x256 gri colour cutouts framed by galaxy "
-                                             "size; 'hsc': HSC-like g-band float32 images at 0.168\"/px "
-                                             "(GaMPEN's setting); 'hsc-poor': the same with worse seeing "
-                                             "and twice the sky noise (a second domain for transfer "
-                                             "learning).")] = "sdss",
+                                             "size, Lupton asinh colours; 'decals': DECaLS-like grz at "
+                                             "0.262\"/px with the GZ DECaLS colour mapping; 'hsc': HSC-like "
+                                             "g-band float32 images at 0.168\"/px (GaMPEN's setting); "
+                                             "'hsc-poor': the same with worse seeing and twice the sky noise "
+                                             "(a second domain for transfer learning).")] = "sdss",
     overdispersion: Annotated[float, typer.Option(help="How much the volunteers who see the same galaxy err "
                                                        "together: their answer probabilities are drawn from "
                                                        "Dirichlet(rho / X). 0: plain multinomial votes.",
