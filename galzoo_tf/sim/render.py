@@ -144,12 +144,17 @@ class Frame:
         return np.meshgrid(axis, axis)
 
 
-def disk_plane(galaxy: dict, frame: Frame) -> tuple[np.ndarray, np.ndarray]:
-    """Radius (arcsec) and azimuth of each pixel in the plane of the inclined disk."""
+def sky_axes(galaxy: dict, frame: Frame) -> tuple[np.ndarray, np.ndarray]:
+    """Each pixel's offset (arcsec) along the galaxy's major axis and across it, on the sky."""
     x, y = frame.coordinates()
     angle = np.radians(galaxy["position_angle"])
-    u = x * np.cos(angle) + y * np.sin(angle)
-    v = (-x * np.sin(angle) + y * np.cos(angle)) / max(galaxy["disk_axis_ratio"], 0.05)
+    return x * np.cos(angle) + y * np.sin(angle), -x * np.sin(angle) + y * np.cos(angle)
+
+
+def disk_plane(galaxy: dict, frame: Frame) -> tuple[np.ndarray, np.ndarray]:
+    """Radius (arcsec) and azimuth of each pixel in the plane of the inclined disk."""
+    u, across = sky_axes(galaxy, frame)
+    v = across / max(galaxy["disk_axis_ratio"], 0.05)
     return np.hypot(u, v) + 1e-6, np.arctan2(v, u)
 
 
@@ -172,10 +177,9 @@ def spiral_disk(galaxy: dict, frame: Frame, rng: np.random.Generator) -> tuple[f
     exponential = np.exp(-radius / scale_length)
     strength = galaxy["arm_strength"]
     smooth = exponential * (1 - 0.8 * strength * growth)
-    arms = exponential * 3 * strength * ridge
-    arms = (1 - galaxy["knot_share"]) * _unit(arms) + galaxy["knot_share"] * arm_knots(galaxy, frame, rng)
-    arm_share = 3 * strength * float((exponential * ridge).sum()) / float((smooth + 3 * strength * exponential
-                                                                            * ridge).sum())
+    ridges = exponential * 3 * strength * ridge
+    arm_share = float(ridges.sum()) / float((smooth + ridges).sum())
+    arms = (1 - galaxy["knot_share"]) * _unit(ridges) + galaxy["knot_share"] * arm_knots(galaxy, frame, rng)
     return arm_share, _unit(smooth), _unit(arms)
 
 
@@ -209,10 +213,7 @@ def ring(galaxy: dict, frame: Frame) -> np.ndarray:
 
 def dust_transmission(galaxy: dict, frame: Frame, band: str) -> np.ndarray:
     """Fraction of light passing a dust lane along an edge-on disk's major axis (1 everywhere without one)."""
-    x, y = frame.coordinates()
-    angle = np.radians(galaxy["position_angle"])
-    along = x * np.cos(angle) + y * np.sin(angle)
-    across = -x * np.sin(angle) + y * np.cos(angle)
+    along, across = sky_axes(galaxy, frame)
     height = max(0.06 * galaxy["disk_radius"], frame.scale)
     lane = np.exp(-0.5 * (across / height) ** 2) * np.exp(-0.5 * (along / (1.5 * galaxy["disk_radius"])) ** 2)
     optical_depth = galaxy["dust_depth"] * DUST_EXTINCTION[band] * lane
