@@ -226,7 +226,8 @@ def synthetic(
                                              "0.262\"/px with the GZ DECaLS colour mapping; 'hsc': HSC-like "
                                              "g-band float32 images at 0.168\"/px (GaMPEN's setting); "
                                              "'hsc-poor': the same with worse seeing and twice the sky noise "
-                                             "(a second domain for transfer learning).")] = "sdss",
+                                             "(a second domain for transfer learning). Join surveys with '+' "
+                                             "('sdss+decals') to give each galaxy one of them at random.")] = "sdss",
     overdispersion: Annotated[float, typer.Option(help="How much the volunteers who see the same galaxy err "
                                                        "together: their answer probabilities are drawn from "
                                                        "Dirichlet(rho / X). 0: plain multinomial votes.",

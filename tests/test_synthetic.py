@@ -125,6 +125,24 @@ def test_hsc_survey_gives_single_band_float_images_whose_flux_follows_the_truth(
     assert np.corrcoef(np.log(np.clip(measured, 1, None)), np.log(true))[0, 1] > 0.8
 
 
+def test_a_survey_mix_draws_each_galaxy_from_its_own_surveys_sample_and_one_survey_draws_as_before():
+    mixed = load_synthetic(400, seed=3, survey="sdss+decals").table
+    assert set(mixed["survey"]) == {"sdss", "decals"} and 0.4 < (mixed["survey"] == "sdss").mean() < 0.6
+    for survey, (bright, faint) in {"sdss": (13.5, 17.0), "decals": (14.0, 18.5)}.items():
+        magnitude = mixed.loc[mixed["survey"] == survey, "magnitude"]
+        assert magnitude.between(bright, faint).all() and magnitude.max() > faint - 0.5, survey
+    alone = load_synthetic(50, seed=3, survey="sdss").table
+    drawn = draw_population(50, np.random.default_rng(3), "sdss")
+    assert np.array_equal(alone["noise_seed"], drawn["noise_seed"])
+
+
+def test_a_mix_of_surveys_with_different_image_shapes_is_one_clear_line(tmp_path):
+    result = CliRunner().invoke(app, ["prepare", "synthetic", "--n", "4", "--survey", "sdss+hsc",
+                                      "--out", str(tmp_path / "mix")])
+    assert result.exit_code != 0 and "same image shape" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "mix").exists()
+
+
 def test_simulated_vote_statistics_resemble_real_gz2():
     real_path = needs_shared("data", "gz2_stripe82_counts", "table5.csv.gz")
     real = vote_statistics(real_vote_counts(real_path, SCHEMA), SCHEMA)

@@ -586,9 +586,10 @@ def prepare_synthetic(n: int, out: Path, options: PrepareOptions, run: PrepareRu
     >>> summary = prepare_synthetic(5000, Path("data/demo/synthetic"), PrepareOptions(seed=0))  # doctest: +SKIP
     >>> summary.splits, summary.montage  # doctest: +SKIP
     """
-    from galzoo_tf.data.sources.synthetic import load_synthetic  # GalSim: imported only to simulate (~0.7 s)
+    from galzoo_tf.data.sources.synthetic import load_synthetic, survey_mix  # GalSim: only to simulate (~0.7 s)
 
     run = run or PrepareRun()
+    survey_mix(survey)  # a bad --survey is refused before the output folder exists
     with writing([record_output(out)]):
         source = run.read("drawing galaxies and volunteers", lambda: load_synthetic(
             n, seed=options.seed, survey=survey, overdispersion=overdispersion))

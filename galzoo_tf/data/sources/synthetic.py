@@ -30,9 +30,9 @@ RENDER_COLUMNS = (
 )
 
 
-def truth_columns(galaxies: pd.DataFrame, survey: str) -> dict[str, np.ndarray]:
-    """The ``truth/...`` float features stored in every record."""
-    zero_point = SURVEYS[survey].zero_point
+def truth_columns(galaxies: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The ``truth/...`` float features stored in every record (flux at each galaxy's survey zero point)."""
+    zero_point = galaxies["survey"].map(lambda name: SURVEYS[name].zero_point)
     return {
         "truth/bulge_to_total": galaxies["bulge_to_total"],
         "truth/r_e_arcsec": galaxies["r_e_arcsec"],
@@ -52,26 +52,56 @@ def truth_columns(galaxies: pd.DataFrame, survey: str) -> dict[str, np.ndarray]:
     }
 
 
+def survey_mix(survey: str) -> list[str]:
+    """The surveys of ``--survey`` ('sdss', or a mix such as 'sdss+decals'), checked to share one image shape."""
+    surveys = survey.split("+")
+    unknown = [name for name in surveys if name not in SURVEYS]
+    if unknown or len(set(surveys)) < len(surveys):
+        raise BadInputError("bad option", f"--survey must be one of {', '.join(SURVEYS)} or a mix of different "
+                                          f"ones joined by '+', not {survey!r}")
+    if len({image_spec(name) for name in surveys}) > 1:
+        raise BadInputError("bad option", f"--survey {survey}: a mix needs surveys with the same image shape "
+                                          f"({', '.join(RGB_SURVEYS)} share theirs)")
+    return surveys
+
+
+def image_spec(survey: str) -> ImageSpec:
+    """How the records store a survey's images: colour uint8 cutouts, or float32 single-band frames."""
+    camera = CAMERAS[survey]
+    return (ImageSpec((camera.size, camera.size, 3), "uint8", "raw") if survey in RGB_SURVEYS
+            else ImageSpec((camera.size, camera.size, 1), "float32", "raw"))
+
+
+def draw_surveys(n: int, surveys: list[str], rng: np.random.Generator) -> pd.DataFrame:
+    """n galaxies, each seen by one of ``surveys`` drawn with equal odds and drawn from that survey's sample.
+
+    A single survey draws exactly as before the mix existed, so its seeds keep their galaxies.
+    """
+    if len(surveys) == 1:
+        return draw_population(n, rng, surveys[0]).assign(survey=surveys[0])
+    chosen = rng.choice(surveys, size=n)
+    parts = [draw_population(int((chosen == name).sum()), rng, name).assign(survey=name).set_index(
+        np.flatnonzero(chosen == name)) for name in surveys]
+    return pd.concat(parts).sort_index().reset_index(drop=True)
+
+
 def load_synthetic(n: int, *, seed: int = 0, survey: str = "sdss", overdispersion: float = 0.0,
                    schema: Schema | None = None) -> Catalogue:
     """Draw n galaxies and their votes; images are rendered later, by the writer's workers."""
-    if survey not in SURVEYS:
-        raise BadInputError("bad option", f"--survey must be one of {', '.join(SURVEYS)}, not {survey!r}")
+    surveys = survey_mix(survey)
     schema = schema or load_schema("gz2")
     rng = np.random.default_rng(seed)
-    galaxies = draw_population(n, rng, survey).assign(survey=survey)
+    galaxies = draw_surveys(n, surveys, rng)
     rho = answer_probabilities(galaxies, schema)
     counts = simulate_votes(schema, rho, volunteer_numbers(n, rng), rng, overdispersion)
     totals = {schema.total_key(q): sum(counts[schema.count_key(a)] for a in q.answers) for q in schema.questions}
     rho_columns = {f"truth/rho/{a.key}": rho[q.name][:, i] for q in schema.questions
                    for i, a in enumerate(q.answers)}
-    floats = {**truth_columns(galaxies, survey), **rho_columns}
+    floats = {**truth_columns(galaxies), **rho_columns}
     ints = {**counts, **totals}
     table = pd.concat([pd.DataFrame({"id": [f"synthetic-{seed}-{i:07d}" for i in range(n)]}),
                        galaxies[list(RENDER_COLUMNS)], pd.DataFrame(ints), pd.DataFrame(floats)], axis=1)
-    camera = CAMERAS[survey]
-    spec = (ImageSpec((camera.size, camera.size, 3), "uint8", "raw") if survey in RGB_SURVEYS
-            else ImageSpec((camera.size, camera.size, 1), "float32", "raw"))
+    spec = image_spec(surveys[0])
     return Catalogue("synthetic", schema, table, list(ints), list(floats),
                      inputs={"simulation": {"survey": survey, "n": n, "seed": seed, "overdispersion": overdispersion}},
                      cuts=[("simulated galaxies", n)], loader=render_chunk, item_columns=RENDER_COLUMNS,
