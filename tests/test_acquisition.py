@@ -40,6 +40,26 @@ def test_mutual_information_matches_a_direct_computation():
                                    atol=1e-12)
 
 
+def test_chunked_scoring_equals_scoring_all_galaxies_at_once(monkeypatch):
+    from galzoo_tf.active import scores
+
+    rho = np.random.default_rng(2).beta(0.7, 1.5, size=(50, 30))
+    votes = np.random.default_rng(3).integers(0, 45, size=50)
+    whole = mutual_information(rho, votes), predictive_entropy(rho, votes)
+    monkeypatch.setattr(scores, "SCORE_CHUNK_VALUES", 7 * 30 * 45)  # chunks of 7 galaxies
+    np.testing.assert_allclose(mutual_information(rho, votes), whole[0], rtol=1e-13)  # sums of other lengths
+    np.testing.assert_allclose(predictive_entropy(rho, votes), whole[1], rtol=1e-13)
+
+
+def test_per_galaxy_votes_score_each_galaxy_at_its_own_n_and_zero_where_never_asked():
+    rho = np.random.default_rng(4).beta(0.7, 1.5, size=(6, 30))
+    votes = np.array([0, 1, 5, 0, 12, 40])
+    information = mutual_information(rho, votes)
+    assert information[0] == 0 and information[3] == 0 and predictive_entropy(rho, votes)[[0, 3]].max() == 0
+    for i in (1, 2, 4, 5):
+        assert information[i] == pytest.approx(direct_mutual_information(rho[i:i + 1], int(votes[i]))[0], rel=1e-9)
+
+
 def test_mutual_information_is_zero_when_every_sample_agrees():
     rho = np.repeat(np.array([[0.0], [0.03], [0.5], [0.97], [1.0]]), 30, axis=1)
     np.testing.assert_allclose(mutual_information(rho, 40), 0.0, atol=1e-12)

@@ -15,18 +15,20 @@ questions weighted by the fraction of training galaxies that were asked each que
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import tensorflow as tf
-from scipy.special import xlogy
+from scipy.special import gammaln, xlogy
 
 from galzoo_tf.errors import BadInputError
 from galzoo_tf.tasks.votes.heads import BinomialHead
-from galzoo_tf.tasks.votes.posterior import count_probabilities, pass_count_probabilities
 
 STRATEGIES = ("bald", "entropy", "variance", "random")
+
+
+SCORE_CHUNK_VALUES = 2**22  # binomial pmf values held at once (32 MB of float64), whatever the pool size
 
 
 def _entropy(probabilities: np.ndarray) -> np.ndarray:
@@ -34,16 +36,53 @@ def _entropy(probabilities: np.ndarray) -> np.ndarray:
     return -np.sum(xlogy(probabilities, probabilities), axis=-1)
 
 
-def predictive_entropy(rho: np.ndarray, total_votes: int) -> np.ndarray:
-    """H[(1/T) sum_t Bin(k | N, rho_t)] per galaxy: the entropy of the posterior of k; rho is (galaxies, passes)."""
-    return _entropy(count_probabilities(rho, np.full(len(rho), total_votes)))
+def _log_binomial(rho: np.ndarray, total_votes: np.ndarray) -> np.ndarray:
+    """log Binomial(k | N, rho_t) on k = 0..max N, (galaxies, T, max N + 1); -inf where k > N."""
+    k = np.arange(int(total_votes.max()) + 1, dtype=np.float64)
+    n = total_votes.astype(np.float64)[:, None, None]
+    possible = k <= n
+    remaining = np.where(possible, n - k, 0.0)
+    log_choose = gammaln(n + 1) - gammaln(k + 1) - gammaln(remaining + 1)
+    rho = np.asarray(rho, np.float64)[..., None]
+    return np.where(possible, log_choose + xlogy(k, rho) + xlogy(remaining, 1 - rho), -np.inf)
 
 
-def mutual_information(rho: np.ndarray, total_votes: int) -> np.ndarray:
-    """BALD: I[k, w] = H[<Bin(k | N, rho_t)>] - <H[Bin(k | N, rho_t)]> per galaxy (eq. 22-24), exact over k."""
-    per_pass = pass_count_probabilities(rho, np.full(len(rho), total_votes))
-    mixture_entropy, expected_entropy = _entropy(per_pass.mean(axis=1)), _entropy(per_pass).mean(axis=1)
-    return np.maximum(mixture_entropy - expected_entropy, 0.0)  # >= 0 up to rounding
+def _information_terms(rho: np.ndarray, total_votes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """H[<Bin(k | N, rho_t)>] and <H[Bin(k | N, rho_t)]> per galaxy, exact over k."""
+    log_pmf = _log_binomial(rho, total_votes)
+    pmf = np.exp(log_pmf)
+    expected_entropy = -(pmf * np.where(pmf > 0, log_pmf, 0.0)).sum(axis=-1).mean(axis=1)
+    return _entropy(pmf.mean(axis=1)), expected_entropy
+
+
+def _chunked(term: Callable[[np.ndarray, np.ndarray], np.ndarray], rho: np.ndarray,
+             total_votes: int | np.ndarray) -> np.ndarray:
+    """``term`` over galaxies in chunks of bounded size: memory does not grow with the number of galaxies."""
+    votes = np.broadcast_to(np.asarray(total_votes, np.int64), (len(rho),))
+    per_galaxy = rho.shape[1] * (int(votes.max(initial=0)) + 1)
+    step = max(1, SCORE_CHUNK_VALUES // per_galaxy)
+    return np.concatenate([term(rho[i:i + step], votes[i:i + step]) for i in range(0, len(rho), step)] or
+                          [np.zeros(0)])
+
+
+def predictive_entropy(rho: np.ndarray, total_votes: int | np.ndarray) -> np.ndarray:
+    """H[(1/T) sum_t Bin(k | N, rho_t)] per galaxy: the entropy of the posterior of k; rho is (galaxies, passes).
+
+    ``total_votes`` is one N for all, or each galaxy's own (0 where it would not be asked: score 0).
+    """
+    return _chunked(lambda r, n: _information_terms(r, n)[0], rho, total_votes)
+
+
+def mutual_information(rho: np.ndarray, total_votes: int | np.ndarray) -> np.ndarray:
+    """BALD: I[k, w] = H[<Bin(k | N, rho_t)>] - <H[Bin(k | N, rho_t)]> per galaxy (eq. 22-24), exact over k.
+
+    ``total_votes`` is one N for all, or each galaxy's own (0 where it would not be asked: score 0).
+    """
+    def information(r: np.ndarray, n: np.ndarray) -> np.ndarray:
+        mixture_entropy, expected_entropy = _information_terms(r, n)
+        return np.maximum(mixture_entropy - expected_entropy, 0.0)  # >= 0 up to rounding
+
+    return _chunked(information, rho, total_votes)
 
 
 def rho_variance(rho: np.ndarray, total_votes: int) -> np.ndarray:
