@@ -13,7 +13,9 @@ from galzoo_tf.engine import EngineSpec
 from galzoo_tf.errors import BadInputError
 
 app = typer.Typer(invoke_without_command=True, no_args_is_help=False, rich_markup_mode="rich")
-Strategy = Annotated[str, typer.Option(help="bald (mutual information between votes and weights), entropy "
+Strategy = Annotated[str, typer.Option(help="bald (mutual information between votes and weights, top n), "
+                                            "power-bald (n drawn with odds BALD^1, for batches that do not "
+                                            "repeat one kind of galaxy; Kirsch et al. 2023), entropy "
                                             "(predictive entropy), variance (of rho) or random.")]
 
 

@@ -89,6 +89,20 @@ def test_random_scores_depend_on_the_galaxy_not_the_batch():
     assert not np.array_equal(whole, random_scores(8, indices))
 
 
+def test_power_bald_with_a_large_exponent_is_top_n_bald_and_at_one_draws_with_odds_bald():
+    from galzoo_tf.active.scores import power_keys
+
+    information = np.random.default_rng(5).gamma(2.0, 0.1, size=400)
+    indices = np.arange(400)
+    top = np.argsort(-information)[:40]
+    np.testing.assert_array_equal(np.argsort(-power_keys(information, 1e6, 3, indices))[:40], top)
+    assert len(set(np.argsort(-power_keys(information, 1.0, 3, indices))[:40]) & set(top)) < 30  # spread out
+    odds = np.array([1.0, 2.0, 0.0, 5.0])  # a single draw picks galaxy i with probability s_i / sum s
+    picks = np.bincount([np.argmax(power_keys(odds, 1.0, seed, np.arange(4))) for seed in range(4000)], minlength=4)
+    np.testing.assert_allclose(picks / 4000, odds / odds.sum(), atol=0.03)
+    assert picks[2] == 0  # BALD 0 (a galaxy never asked) is never drawn
+
+
 def test_unknown_strategy_is_a_clear_error():
     with pytest.raises(BadInputError, match="bald"):
         Scorer("greedy", [], {}, {})

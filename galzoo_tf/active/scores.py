@@ -5,7 +5,8 @@ weights, I[k, w] = H[<Bin(k | N, rho_t)>] - <H[Bin(k | N, rho_t)]> (eq. 22-24), 
 exactly over k = 0..N with the T MC dropout samples rho_t: high when the samples are each
 confident but disagree. Baselines: predictive entropy H[<Bin>] (high also when every sample
 is unsure), the variance of rho over samples, and random (keyed by galaxy, so it does not
-depend on batching).
+depend on batching). Power BALD draws the batch with odds BALD^beta instead of taking the top n
+(Kirsch et al. 2023), against the redundancy of top-n batches (Kirsch et al. 2019).
 
 For a model with several outputs the score is the sum over outputs: over the answers of a
 question with more than two (one-vs-rest binomials, as the model is trained), and over
@@ -25,7 +26,8 @@ from scipy.special import gammaln, xlogy
 from galzoo_tf.errors import BadInputError
 from galzoo_tf.tasks.votes.heads import BinomialHead
 
-STRATEGIES = ("bald", "entropy", "variance", "random")
+STRATEGIES = ("bald", "power-bald", "entropy", "variance", "random")
+POWER_EXPONENT = 1.0  # beta of stochastic power acquisition; Kirsch et al. (2023) find 1 a robust default
 
 
 SCORE_CHUNK_VALUES = 2**22  # binomial pmf values held at once (32 MB of float64), whatever the pool size
@@ -101,7 +103,17 @@ def random_scores(seed: int, indices: np.ndarray) -> np.ndarray:
     return (x >> np.uint64(11)).astype(np.float64) / float(1 << 53)
 
 
-PER_OUTPUT = {"bald": mutual_information, "entropy": predictive_entropy, "variance": rho_variance}
+def power_keys(scores: np.ndarray, exponent: float, seed: int, indices: np.ndarray) -> np.ndarray:
+    """Stochastic power acquisition (Kirsch et al. 2023): the top n of beta log s + Gumbel noise is a draw of n
+    galaxies without replacement with odds s^beta, so a batch spreads over many good candidates, not one
+    redundant cluster; beta -> infinity is plain top n. The noise is keyed by galaxy, as random is."""
+    gumbel = -np.log(-np.log(np.clip(random_scores(seed, indices), 1e-300, None)))
+    with np.errstate(divide="ignore"):
+        return exponent * np.log(scores) + gumbel
+
+
+PER_OUTPUT = {"bald": mutual_information, "power-bald": mutual_information, "entropy": predictive_entropy,
+              "variance": rho_variance}
 
 
 @dataclass(frozen=True)
@@ -113,6 +125,7 @@ class Scorer:
     total_votes: Mapping[str, int]  # N per question
     weights: Mapping[str, float]  # per question: fraction of training galaxies asked it
     seed: int = 0
+    power: float = POWER_EXPONENT  # beta, for power-bald
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -129,4 +142,4 @@ class Scorer:
             rho = tf.sigmoid(head.logits(tf.convert_to_tensor(logits, tf.float32))).numpy()
             per_answer = sum(score(rho[..., a], self.total_votes[head.question]) for a in range(head.size))
             total += self.weights.get(head.question, 1.0) * per_answer
-        return total
+        return power_keys(total, self.power, self.seed, indices) if self.strategy == "power-bald" else total
