@@ -42,7 +42,17 @@ def acquire(
     labelled: Annotated[Path | None, typer.Option(help="Records whose galaxies are labelled (default: the "
                                                        "model's training records, all splits).")] = None,
     votes: Annotated[int | None, typer.Option(help="N, the responses a galaxy will get (default: the mean N "
-                                                   "of the training galaxies).", min=1)] = None,
+                                                   "of the training galaxies). With --tree-votes: the "
+                                                   "volunteers who start the tree.", min=1)] = None,
+    question: Annotated[str | None, typer.Option(help="Score this question only (default: every question "
+                                                      "the model answers).")] = None,
+    tree_votes: Annotated[bool | None, typer.Option("--tree-votes/--mean-votes", help="Give each galaxy "
+                                                    "its own N: the volunteers times its predicted chance "
+                                                    "of reaching the question, from the model's answers "
+                                                    "to the whole tree (so no bar votes are asked of a "
+                                                    "smooth galaxy). Default: when the model answers the "
+                                                    "whole tree (e.g. base) and --votes is not given.",
+                                                    show_default=False)] = None,
     skip_bad: shared.SkipBad = False,
     engine: shared.EngineName = "local",
     scheduler: shared.Scheduler = None,
@@ -60,7 +70,7 @@ def acquire(
     from galzoo_tf.data.inputs import ImageInputs
 
     options = AcquireOptions(n=n, strategy=strategy, passes=passes, tta=tta, seed=seed, batch_size=batch_size,
-                             total_votes=votes)
+                             total_votes=votes, question=question, tree_votes=tree_votes)
     inputs = ImageInputs(pool, images, fits_dir, skip_bad=skip_bad)
     with counting("scoring the pool") as progress:
         result = acquire_pool(model, inputs, out, options, exclude or [], labelled, progress,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +59,32 @@ def test_per_galaxy_votes_score_each_galaxy_at_its_own_n_and_zero_where_never_as
     assert information[0] == 0 and information[3] == 0 and predictive_entropy(rho, votes)[[0, 3]].max() == 0
     for i in (1, 2, 4, 5):
         assert information[i] == pytest.approx(direct_mutual_information(rho[i:i + 1], int(votes[i]))[0], rel=1e-9)
+
+
+def test_expected_votes_follow_the_tree_and_bald_is_zero_where_bar_is_never_reached():
+    from galzoo_tf.active.reach import expected_votes
+    from galzoo_tf.schema import load_schema
+    from galzoo_tf.tasks.votes.heads import heads_for, output_size
+
+    schema = load_schema("gz2")
+    heads = heads_for(schema, schema.question_names)
+    rng = np.random.default_rng(6)
+    logits = rng.normal(0, 2, size=(3, 20, output_size(heads)))  # passes that disagree about everything
+    smooth, edgeon = (next(h for h in heads if h.question == q) for q in ("smooth", "edgeon"))
+    logits[0, :, smooth.offset:smooth.offset + 3] = [12, -12, -12]  # surely smooth: never asked about a bar
+    logits[1:, :, smooth.offset:smooth.offset + 3] = [-12, 12, -12]  # surely featured...
+    logits[1, :, edgeon.offset], logits[2, :, edgeon.offset] = -12, 12  # ...face-on, or edge-on
+    mean_rho = {h.question: h.rho(logits.astype(np.float32)).numpy().mean(axis=1) for h in heads}
+    votes = expected_votes(schema, mean_rho, 40)
+    assert votes["smooth"].tolist() == [40, 40, 40] and votes["bar"].tolist() == [0, 40, 0]
+    assert votes["edgeon"].tolist() == [0, 40, 40] and votes["rounded"].tolist() == [40, 0, 0]
+    bar_by_tree = Scorer("bald", heads, {}, {}, tree=schema, volunteers=40, scored=("bar",))(logits, np.arange(3))
+    bar_at_fixed_n = Scorer("bald", heads, {"bar": 40}, {}, scored=("bar",))(logits, np.arange(3))
+    assert bar_at_fixed_n.min() > 0.05  # at one N for all, BALD would ask about the elliptical's bar
+    assert bar_by_tree[0] == 0 and bar_by_tree[2] == 0 and bar_by_tree[1] == pytest.approx(bar_at_fixed_n[1])
+    bar = [next(h for h in heads if h.question == "bar")]
+    with pytest.raises(BadInputError, match="no head for"):
+        Scorer("bald", bar, {}, {}, tree=schema, volunteers=40)(logits, np.arange(3))
 
 
 def test_mutual_information_is_zero_when_every_sample_agrees():
@@ -188,3 +215,21 @@ def test_memory_does_not_grow_with_the_pool(tiny_bar, random_images):
     assert large < small + 150_000, (small, large)
     held = peak_memory(model, random_images(5000), 5000)  # a top n as large as the pool holds every row
     assert held > large + 300_000, (large, held)
+
+
+def test_acquire_with_the_base_model_gives_each_galaxy_its_n_from_the_tree_and_a_bar_model_cannot(
+        tiny_bar, tiny_pool, tmp_path):
+    from galzoo_tf.training.model_dir import model_path
+
+    base = load_model(model_path("base"), "votes")
+    options = AcquireOptions(n=5, passes=3, tta=False, batch_size=16, montage=2, question="bar")
+    pool = RecordSource(tiny_pool)
+    acquire(base, pool, tmp_path / "tree.csv", options, labelled=tiny_bar[0])  # base's own records: not here
+    provenance = json.loads((tmp_path / "tree.csv.json").read_text())
+    assert provenance["votes_from_tree"] and provenance["volunteers"] == provenance["total_votes"]["smooth"] > 20
+    fixed = AcquireOptions(n=5, passes=3, tta=False, batch_size=16, montage=2, question="bar", tree_votes=False)
+    acquire(base, pool, tmp_path / "fixed.csv", fixed, labelled=tiny_bar[0])
+    assert not json.loads((tmp_path / "fixed.csv.json").read_text())["votes_from_tree"]
+    bar = load_model(tiny_bar[1], "votes")
+    with pytest.raises(BadInputError, match="no head for"):
+        acquire(bar, pool, tmp_path / "bar.csv", replace(options, tree_votes=True))

@@ -28,6 +28,7 @@ from galzoo_tf.errors import BadInputError
 from galzoo_tf.fileio import replaced_atomically, write_json_atomic
 from galzoo_tf.outputs import Output, writing
 from galzoo_tf.plots import montage
+from galzoo_tf.schema import Schema, schema_of
 from galzoo_tf.tasks.registry import load_model
 from galzoo_tf.tasks.votes.model import VoteModel
 from galzoo_tf.tasks.votes.posterior import Sampler
@@ -45,6 +46,8 @@ class AcquireOptions:
     seed: int = 0
     batch_size: int = 32
     total_votes: int | None = None  # N for every question (default: the training galaxies' mean N)
+    question: str | None = None  # score this question only (default: every head, weighted)
+    tree_votes: bool | None = None  # each galaxy's N from the tree; None: when the model answers the whole tree
     montage: int = 8  # galaxies per row of the montage
 
 
@@ -129,10 +132,31 @@ def read_exclusions(values: Iterable[str]) -> set[str]:
 
 
 def _scorer(model: VoteModel, options: AcquireOptions) -> Scorer:
+    """The strategy's scorer at each galaxy's expected N from the tree (a whole-tree model), else one N."""
     heads = model.heads
+    names = [h.question for h in heads]
+    if options.question is not None and options.question not in names:
+        raise BadInputError("bad option", f"--question {options.question}: the model answers {', '.join(names)}")
     votes = {h.question: options.total_votes or model.total_votes(h) for h in heads}
     weights = {h.question: model.asked_fraction(h) for h in heads}
-    return Scorer(options.strategy, heads, votes, weights, options.seed)
+    tree = _tree_for_votes(model, options)
+    volunteers = votes[tree.root] if tree else 0
+    return Scorer(options.strategy, heads, votes, weights, options.seed, tree=tree, volunteers=volunteers,
+                  scored=(options.question,) if options.question else ())
+
+
+def _tree_for_votes(model: VoteModel, options: AcquireOptions) -> Schema | None:
+    """The tree that gives each galaxy its N, if asked for (or by default) and the model answers enough of it."""
+    tree = schema_of(model.sidecar)
+    leading = {a.question for a in tree.answers if a.leads_to} | {tree.root}
+    missing = sorted(leading - {h.question for h in model.heads})
+    if options.tree_votes is False or (options.tree_votes is None and (missing or options.total_votes)):
+        return None
+    if missing:
+        raise BadInputError("bad option", f"--tree-votes: the model has no head for {', '.join(missing)}, so it "
+                                          "cannot say who reaches each question; use a whole-tree model such as "
+                                          "--model base, or --mean-votes")
+    return tree
 
 
 def _rho_columns(model: VoteModel, logits: np.ndarray) -> dict[str, np.ndarray]:
@@ -262,7 +286,8 @@ def acquire(model: VoteModel, source: RecordSource | FolderSource, out: Path, op
         "model": {"path": str(model.path.resolve()), "sha256": model.checksum()},
         "pool": source.describe(), "scored": scored,
         "excluded": ranking.excluded, "skipped_bad": dict(ranking.skipped_bad),
-        "total_votes": dict(scorer.total_votes), "question_weights": dict(scorer.weights)})
+        "total_votes": dict(scorer.total_votes), "question_weights": dict(scorer.weights),
+        "votes_from_tree": scorer.tree is not None, "volunteers": scorer.volunteers})
     return AcquireResult(out, picture, scored, {"labelled or excluded": ranking.excluded, **ranking.skipped_bad})
 
 

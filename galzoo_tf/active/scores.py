@@ -23,7 +23,9 @@ import numpy as np
 import tensorflow as tf
 from scipy.special import gammaln, xlogy
 
+from galzoo_tf.active.reach import expected_votes
 from galzoo_tf.errors import BadInputError
+from galzoo_tf.schema import Schema
 from galzoo_tf.tasks.votes.heads import BinomialHead
 
 STRATEGIES = ("bald", "power-bald", "entropy", "variance", "random")
@@ -126,6 +128,15 @@ class Scorer:
     weights: Mapping[str, float]  # per question: fraction of training galaxies asked it
     seed: int = 0
     power: float = POWER_EXPONENT  # beta, for power-bald
+    tree: Schema | None = None  # given with volunteers: each galaxy's N from its chance of reaching the question
+    volunteers: int = 0  # volunteers who start the tree per galaxy
+    scored: tuple[str, ...] = ()  # questions whose scores are summed (all heads if empty)
+
+    def galaxy_votes(self, rho: Mapping[str, np.ndarray]) -> Mapping[str, int | np.ndarray]:
+        """N per question: the fixed total_votes, or each galaxy's expected votes from the tree."""
+        if self.tree is None:
+            return self.total_votes
+        return expected_votes(self.tree, {q: r.mean(axis=1) for q, r in rho.items()}, self.volunteers)
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -137,9 +148,11 @@ class Scorer:
         if self.strategy == "random":
             return random_scores(self.seed, indices)
         score = PER_OUTPUT[self.strategy]
+        outputs = tf.convert_to_tensor(logits, tf.float32)
+        rho = {head.question: head.rho(outputs).numpy() for head in self.heads}  # (galaxies, passes, answers)
+        votes = self.galaxy_votes(rho)
         total = np.zeros(len(logits))
-        for head in self.heads:
-            rho = tf.sigmoid(head.logits(tf.convert_to_tensor(logits, tf.float32))).numpy()
-            per_answer = sum(score(rho[..., a], self.total_votes[head.question]) for a in range(head.size))
-            total += self.weights.get(head.question, 1.0) * per_answer
+        for head in (h for h in self.heads if not self.scored or h.question in self.scored):
+            per_answer = sum(score(rho[head.question][..., a], votes[head.question]) for a in range(head.size))
+            total += (1.0 if self.tree else self.weights.get(head.question, 1.0)) * per_answer
         return power_keys(total, self.power, self.seed, indices) if self.strategy == "power-bald" else total
