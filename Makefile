@@ -60,6 +60,8 @@ demo: venv
 # The base model shipped as galzoo_tf/weights/base (docs/representation.md): 50,000 simulated galaxies
 # (about 17 minutes on 2 cores), one head per question of the tree, 64 px greyscale, bfloat16 mixed
 # precision, up to 40 epochs (about 50 minutes); every step resumes where an interrupted run stopped.
+# The shipped weights were made at commit 4e6dc1e, before issue 19's renderer; on later commits this
+# target trains the new universe, which measured worse on real rings (docs/representation.md).
 BASE_DATA := data/pretrain
 BASE_RUN := data/base-run
 BASE_PREPARE := prepare synthetic --n 50000 --seed 100 --out $(BASE_DATA)
