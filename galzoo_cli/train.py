@@ -67,6 +67,10 @@ def train(
                                                                "(default 0.1), so few labels adapt the "
                                                                "pretrained representation without wiping it.",
                                                           min=0, max=1)] = None,
+    leave_out: Annotated[list[str] | None, typer.Option(help="With --question all: give these questions no head, "
+                                                             "so the trunk never learns them (a representation "
+                                                             "for active-learning campaigns on them); "
+                                                             "repeatable.")] = None,
 ) -> None:
     """Train a Bayesian CNN: Binomial distributions of vote counts (Walmsley et al. 2019), or with --task parameters GaMPEN's multivariate normal of (logit L_B/L_T, ln R_e, ln F) (Ghosh et al. 2022).
 
@@ -80,7 +84,8 @@ def train(
                          architecture=architecture, greyscale=not colour, zoom=zoom, central_crop=central_crop,
                          mixed_precision=mixed_precision, strategy=strategy, jit=jit, patience=patience,
                          width=width, l2=l2, init_from=str(init_from) if init_from else None,
-                         freeze=tuple(freeze or ()), trunk_lr_factor=trunk_lr_factor)
+                         freeze=tuple(freeze or ()), trunk_lr_factor=trunk_lr_factor,
+                         leave_out=tuple(leave_out or ()))
     result = run(data, out, config, resume=resume, verbose=1 if sys.stdout.isatty() else 2)
     rows = [["galaxies (train / val)", f"{result.train_galaxies:,} / {result.val_galaxies:,}"],
             ["epochs run", str(result.epochs_run)],

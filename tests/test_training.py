@@ -19,6 +19,7 @@ from galzoo_tf.data.prepare import PrepareOptions, write_records
 from galzoo_tf.data.sources.synthetic import load_synthetic
 from galzoo_tf.errors import BadInputError
 from galzoo_tf.models import MCDropout, build_vote_model
+from galzoo_tf.schema import load_schema
 from galzoo_tf.training.loop import TrainConfig, TrainingError, train
 
 GALZOO = str(Path(sys.executable).with_name("galzoo"))
@@ -82,6 +83,28 @@ def test_question_all_trains_one_head_per_question(synthetic, tmp_path):
     assert [h["question"] for h in sidecar["heads"]][:3] == ["smooth", "edgeon", "bar"]
     model = keras.saving.load_model(tmp_path / "all" / "model.keras", safe_mode=True)
     assert model.output_shape == (None, 33)
+
+
+def test_leave_out_trains_no_head_for_those_questions_and_still_filters_on_the_root(synthetic, tmp_path):
+    config = TrainConfig(question="all", epochs=1, leave_out=("smooth", "bar"), **SMALL)
+    result = train(synthetic, tmp_path / "trunk", config, verbose=0)
+    sidecar = json.loads((tmp_path / "trunk" / "galzoo.json").read_text())
+    questions = [h["question"] for h in sidecar["heads"]]
+    assert "bar" not in questions and "smooth" not in questions and questions[:2] == ["edgeon", "spiral"]
+    assert sidecar["config"]["leave_out"] == ["smooth", "bar"]
+    whole = train(synthetic, tmp_path / "all", TrainConfig(question="all", epochs=1, **SMALL), verbose=0)
+    assert (result.train_galaxies, result.val_galaxies) == (whole.train_galaxies, whole.val_galaxies)
+    model = keras.saving.load_model(tmp_path / "trunk" / "model.keras", safe_mode=True)
+    assert model.output_shape == (None, 33 - 3 - 1)  # smooth has three outputs, bar (yes/no) one
+
+
+@pytest.mark.parametrize(("question", "leave_out", "message"), [
+    ("bar", ("smooth",), "applies with --question all"), ("all", ("bars",), "bars"),
+    ("all", load_schema("gz2").question_names, "every question")])
+def test_a_bad_leave_out_is_one_clear_error(synthetic, tmp_path, question, leave_out, message):
+    with pytest.raises(BadInputError, match=message):
+        train(synthetic, tmp_path / "m", TrainConfig(question=question, epochs=1, leave_out=leave_out, **SMALL),
+              verbose=0)
 
 
 def run_cli(*args: str, env: dict | None = None) -> subprocess.Popen:

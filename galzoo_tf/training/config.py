@@ -39,11 +39,12 @@ class TrainConfig:
     init_from: str | None = None  # start from this model directory's weights (votes: its trunk)
     freeze: tuple[str, ...] = ()  # layer groups kept fixed while fine-tuning (votes: trunk; parameters: FREEZABLE)
     trunk_lr_factor: float | None = None  # votes, full fine-tuning: trunk rate = this x the heads' (default 0.1)
+    leave_out: tuple[str, ...] = ()  # votes, question all: questions given no head (a trunk that never learned them)
 
 
 TASK_OPTIONS = {  # options only one task reads: given to the other, they are an error, not silently ignored
     "question": "votes", "min_votes": "votes", "architecture": "votes", "central_crop": "votes",
-    "trunk_lr_factor": "votes", "width": "parameters", "l2": "parameters",
+    "trunk_lr_factor": "votes", "leave_out": "votes", "width": "parameters", "l2": "parameters",
 }
 
 

@@ -34,13 +34,20 @@ STATISTICS_CHUNK = 4096  # galaxies per chunk of the baseline loss (a fixed summ
 
 
 def questions_of(config: TrainConfig, schema: Schema) -> list[str]:
-    """The questions a run trains heads for; an unknown name is a clear error listing the tree's."""
-    if config.question == "all":
-        return list(schema.question_names)
+    """The questions a run trains heads for, less ``leave_out``; an unknown name is a clear error listing the
+    tree's."""
+    if config.leave_out and config.question != "all":
+        raise BadInputError("bad option", "--leave-out applies with --question all")
     try:
-        return [schema.question(config.question).name]
+        left_out = {schema.question(name).name for name in config.leave_out}
+        if config.question != "all":
+            return [schema.question(config.question).name]
     except KeyError as error:
         raise BadInputError("unknown question", error.args[0]) from None
+    kept = [name for name in schema.question_names if name not in left_out]
+    if not kept:
+        raise BadInputError("bad option", "--leave-out names every question of the tree; keep at least one")
+    return kept
 
 
 def augment_config(config: TrainConfig, schema: Schema) -> AugmentConfig:
@@ -158,7 +165,7 @@ class VoteTraining:
         self.schema = schema_of(manifest)
         self.heads = heads_for(self.schema, questions_of(config, self.schema))
         self.filter_head = self.heads[0] if config.question != "all" else \
-            next(h for h in self.heads if h.question == self.schema.root)
+            heads_for(self.schema, [self.schema.root])[0]  # the root filters even when left out
         self.labels = label_statistics(data, self.heads, self.filter_head, config.min_votes)
         self.train_galaxies, self.val_galaxies = self.labels.train_galaxies, self.labels.val_galaxies
         self.baseline_val_loss = self.labels.baseline_val_loss
