@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from galzoo_cli import options as shared
-from galzoo_cli.console import counting, engine_for, friendly_errors, report, table
+from galzoo_cli.console import counting, counting_stages, engine_for, friendly_errors, report, table
 from galzoo_tf.engine import EngineSpec
 from galzoo_tf.errors import BadInputError
 
@@ -87,14 +87,29 @@ def simulate(
     data: Annotated[Path, typer.Option(help="Record folder with votes: the test split is the fixed test set, "
                                             "the train split the pool whose votes are revealed.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Campaign folder: results.csv, acquired.csv, "
-                                                          "summary.json, rmse.png, acquired.png.")],
+                                                          "summary.json, rmse.png, acquired.png (and "
+                                                          "features.npz with --representation).")],
     question: Annotated[str, typer.Option(help="The question the models learn.")] = "bar",
+    representation: Annotated[str | None, typer.Option(help="A vote model (directory, or 'base') that never "
+                                                            "learned the question (galzoo train --question all "
+                                                            "--leave-out bar): the pool is embedded once by "
+                                                            "its trunk and each iteration trains only an MC "
+                                                            "dropout head on the labelled features, seconds "
+                                                            "per iteration. Default: the whole CNN on images.")]
+    = None,
     initial: Annotated[int, typer.Option(help="Random labelled galaxies to start from.", min=1)] = 512,
     step: Annotated[int, typer.Option(help="Galaxies acquired per iteration.", min=1)] = 256,
     iterations: Annotated[int, typer.Option(help="Train-evaluate-acquire rounds.", min=1)] = 20,
     repeats: Annotated[int, typer.Option(help="Independent repeats (new initial set each).", min=1)] = 4,
-    strategies: Annotated[str, typer.Option(help="Comma-separated strategies to compare.")] = "bald,random",
-    epochs: Annotated[int, typer.Option(help="Training epochs per iteration.", min=1)] = 10,
+    strategies: Annotated[str, typer.Option(help="Comma-separated strategies to compare; each against random.")]
+    = "bald,random",
+    epochs: Annotated[int, typer.Option(help="Images without --steps: training epochs per iteration (the best "
+                                             "validation epoch is kept).", min=1)] = 10,
+    steps: Annotated[int | None, typer.Option(help="Train exactly this many steps per iteration (the paper's "
+                                                   "protocol; default 500 for heads on --representation).",
+                                              min=1)] = None,
+    hidden: Annotated[int, typer.Option(help="With --representation: units of a ReLU layer before the head's "
+                                             "MC dropout (0: a linear head).", min=0)] = 0,
     image_size: Annotated[int, typer.Option(help="Model input size (64 runs on a CPU; 128 is the paper's).",
                                             min=16)] = 128,
     batch_size: Annotated[int, typer.Option(help="Training batch size.", min=1)] = 64,
@@ -102,12 +117,18 @@ def simulate(
     tta: Annotated[bool, typer.Option("--tta/--no-tta", help="Augment each pass when scoring the pool "
                                                              "(default off: MC dropout only, T times "
                                                              "cheaper).")] = False,
-    warm_start: Annotated[bool, typer.Option("--warm-start/--from-scratch", help="Continue from the previous "
-                                                                                 "iteration's weights, or "
-                                                                                 "retrain from a fresh "
-                                                                                 "initialisation.")] = True,
-    min_votes: Annotated[int, typer.Option(help="Galaxies with fewer votes for the question are left out.",
-                                           min=1)] = 1,
+    warm_start: Annotated[bool | None, typer.Option("--warm-start/--from-scratch", help="Continue from the "
+                                                    "previous iteration's weights, or retrain from a fresh "
+                                                    "initialisation. Default: warm for images, from scratch "
+                                                    "for heads on --representation.", show_default=False)]
+    = None,
+    tree_votes: Annotated[bool | None, typer.Option("--tree-votes/--mean-votes", help="With --representation: "
+                                                    "each galaxy's N for BALD is the volunteers times its "
+                                                    "chance of reaching the question, from the "
+                                                    "representation's own heads. Default: when it has them.",
+                                                    show_default=False)] = None,
+    min_votes: Annotated[int, typer.Option(help="Galaxies with fewer votes for the question are left out "
+                                                "(Walmsley et al. 2019: 10 for bar).", min=1)] = 1,
     seed: shared.Seed = 0,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted campaign at its last "
                                                           "finished iteration.")] = False,
@@ -115,22 +136,27 @@ def simulate(
 ) -> None:
     """Simulate active learning with stored votes (Walmsley et al. 2019, §3.5): does BALD reach the RMSE of random selection with fewer new labels?
 
-    Per repeat: a random initial set, then per iteration train, measure loss and RMSE on the test split, acquire --step galaxies with each strategy, reveal their votes. summary.json reports label_savings with a bootstrap interval over repeats. The defaults are paper-scale (GPU); on a 2-core CPU try --image-size 64 --epochs 8 --iterations 6 --repeats 3 --initial 256.
+    Per repeat: a random initial set, then per iteration train, measure loss and RMSE on the test split (against the true rho too, for simulated records), acquire --step galaxies with each strategy, reveal their votes. summary.json reports label_savings of each strategy over random with a bootstrap interval over repeats, and the paired per-budget differences. On a 2-core CPU use --representation (docs/acquisition.md, `make campaign`); the from-scratch CNN is the cold-start contrast: --image-size 64 --epochs 8 --iterations 6 --repeats 3 --initial 256.
     """  # noqa: E501
     from galzoo_tf.active.campaign import CampaignOptions, run_campaign
 
     options = CampaignOptions(question=question, initial=initial, step=step, iterations=iterations,
                               repeats=repeats, strategies=tuple(s.strip() for s in strategies.split(",")),
-                              epochs=epochs, image_size=image_size, batch_size=batch_size, passes=passes,
-                              tta=tta, warm_start=warm_start, min_votes=min_votes, seed=seed)
-    with counting("campaign", unit="iterations") as progress:
-        summary = run_campaign(data, out, options, resume, overwrite, progress)
-    rows = [[f"final RMSE, {s}", f"{v:.4f}"] for s, v in summary["final_rmse"].items()]
-    savings = summary.get("label_savings")
-    if savings and savings["savings"] == savings["savings"]:  # not NaN
+                              epochs=epochs, steps=steps, image_size=image_size, batch_size=batch_size,
+                              passes=passes, tta=tta, warm_start=warm_start, min_votes=min_votes,
+                              representation=representation, hidden=hidden, tree_votes=tree_votes, seed=seed)
+    stages = [("campaign", "iterations"), *([("embedding the records", "galaxies")] if representation else [])]
+    with counting_stages(*stages) as (progress, *embedding):
+        summary = run_campaign(data, out, options, resume, overwrite, progress, *embedding)
+    metric = summary["primary_metric"]
+    name = "RMSE vs true rho" if metric == "rmse_truth" else "RMSE vs k/N"
+    rows = [[f"final {name}, {s}", f"{v:.4f}"] for s, v in summary[f"final_{metric}"].items()]
+    for strategy, savings in summary.get("label_savings", {}).items():
         low, high = savings["interval_90"]
-        rows += [["label savings of bald over random", f"{savings['savings']:.0%} at RMSE {savings['rmse']:.4f}"],
-                 ["90% bootstrap interval over repeats", f"{low:.0%} to {high:.0%}"]]
+        rows += [[f"label savings of {strategy} over random",
+                  f"{savings['savings']:.0%} at {name} {savings[metric]:.4f} (90% interval {low:.0%} to {high:.0%})"
+                  if savings["savings"] == savings["savings"] else  # not NaN
+                  "undefined: the smoothed curves never reach a common RMSE beyond the first step"]]
     report.print(table(f"campaign {out}", ["", ""], rows))
     report.print(f"results: {out / 'results.csv'}; summary: {out / 'summary.json'}; figures: "
                  f"{', '.join(summary['figures'])}")

@@ -134,28 +134,36 @@ def friendly_errors(command: Callable) -> Callable:
 
 
 class RateColumn(ProgressColumn):
-    """Items per second, named after what is counted (galaxies/s)."""
-
-    def __init__(self, unit: str) -> None:
-        super().__init__()
-        self.unit = unit
+    """Items per second, named after what each bar counts (galaxies/s)."""
 
     def render(self, task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text(f"{speed:,.0f} {self.unit}/s" if speed else f"- {self.unit}/s", style="cyan")
+        speed, unit = task.finished_speed or task.speed, task.fields["unit"]
+        return Text(f"{speed:,.0f} {unit}/s" if speed else f"- {unit}/s", style="cyan")
+
+
+@contextmanager
+def counting_stages(*stages: tuple[str, str]) -> Iterator[list[Callable[[int, int], None]]]:
+    """One progress bar per (description, unit) stage, each fed by its own ``(done, total)`` callback; quiet
+    when stderr is not a terminal."""
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(),
+               TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, disable=not sys.stderr.isatty()) as progress:
+        updates = []
+        for description, unit in stages:
+            task = progress.add_task(description, total=None, start=False, unit=unit)
+
+            def update(done: int, total: int, task: int = task) -> None:
+                progress.start_task(task)
+                progress.update(task, completed=done, total=total)
+
+            updates.append(update)
+        yield updates
 
 
 @contextmanager
 def counting(description: str, unit: str = "galaxies") -> Iterator[Callable[[int, int], None]]:
     """A progress bar fed by a ``(done, total)`` callback, quiet when stderr is not a terminal."""
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(unit),
-               TimeElapsedColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console, disable=not sys.stderr.isatty()) as progress:
-        task = progress.add_task(description, total=None)
-
-        def update(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
-
+    with counting_stages((description, unit)) as (update,):
         yield update
 
 

@@ -115,6 +115,16 @@ class Schema:
         """Answers that lead to ``question`` (empty for the root)."""
         return tuple(a for a in self.answers if a.leads_to == question)
 
+    def ancestors(self, question: str) -> frozenset[str]:
+        """Questions on some path from the root to ``question`` (not itself): those a volunteer answers first."""
+        found, frontier = set(), [question]
+        while frontier:
+            for answer in self.parents(frontier.pop()):
+                if answer.question not in found:
+                    found.add(answer.question)
+                    frontier.append(answer.question)
+        return frozenset(found)
+
     def topological_order(self) -> tuple[Question, ...]:
         """Questions ordered so that every question comes after all questions that lead to it."""
         indegree = {q.name: len({a.question for a in self.parents(q.name)}) for q in self.questions}

@@ -60,6 +60,18 @@ def tiny_bar(tmp_path_factory) -> tuple[Path, Path]:
 
 
 @pytest.fixture(scope="session")
+def tiny_trunk(tiny_bar, tmp_path_factory) -> Path:
+    """A model of every question but bar, one epoch at 32 px on tiny_bar's records: a representation for
+    head-only bar campaigns."""
+    from galzoo_tf.training.loop import TrainConfig, train
+
+    out = tmp_path_factory.mktemp("trunk") / "without-bar"
+    train(tiny_bar[0], out, TrainConfig(question="all", leave_out=("bar",), epochs=1, image_size=32,
+                                        batch_size=32), verbose=0)
+    return out
+
+
+@pytest.fixture(scope="session")
 def tiny_pool(tmp_path_factory) -> Path:
     """Records of 48 other simulated galaxies (ids unlike tiny_bar's): an unlabelled pool."""
     from galzoo_tf.data.prepare import PrepareOptions, write_records

@@ -78,6 +78,9 @@ def test_expected_votes_follow_the_tree_and_bald_is_zero_where_bar_is_never_reac
     votes = expected_votes(schema, mean_rho, 40)
     assert votes["smooth"].tolist() == [40, 40, 40] and votes["bar"].tolist() == [0, 40, 0]
     assert votes["edgeon"].tolist() == [0, 40, 40] and votes["rounded"].tolist() == [40, 0, 0]
+    without_bar = {q: r for q, r in mean_rho.items() if q not in ("bar", "spiral")}  # a trunk that left bar out
+    reach_bar = expected_votes(schema, without_bar, 40, ["bar"])
+    assert list(reach_bar) == ["bar"] and reach_bar["bar"].tolist() == [0, 40, 0]
     bar_by_tree = Scorer("bald", heads, {}, {}, tree=schema, volunteers=40, scored=("bar",))(logits, np.arange(3))
     bar_at_fixed_n = Scorer("bald", heads, {"bar": 40}, {}, scored=("bar",))(logits, np.arange(3))
     assert bar_at_fixed_n.min() > 0.05  # at one N for all, BALD would ask about the elliptical's bar

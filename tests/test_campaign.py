@@ -42,14 +42,16 @@ def test_twice_as_fast_a_curve_saves_half_the_labels():
     assert savings["savings"] == pytest.approx(0.5, abs=0.01)
     assert savings["labels_bald"] == pytest.approx(savings["labels_random"] / 2, rel=0.02)
     report = summary(curves({"bald": 2e-4, "random": 1e-4}, noise=0.002), ["bald", "random"], seed=0)
-    low, high = report["label_savings"]["interval_90"]
-    assert 0.3 < low <= report["label_savings"]["savings"] <= high < 0.7
+    low, high = report["label_savings"]["bald"]["interval_90"]
+    assert 0.3 < low <= report["label_savings"]["bald"]["savings"] <= high < 0.7
+    late = report["paired_differences"]["bald"][-1]
+    assert late["new_labels"] == 700 and late["interval_90"][1] < 0  # bald is lower in every repeat by then
 
 
 def test_equal_strategies_save_nothing_much():
     report = summary(curves({"bald": 1e-4, "random": 1e-4}, noise=0.003, repeats=4, seed=3), ["bald", "random"],
                      seed=0)
-    low, high = report["label_savings"]["interval_90"]
+    low, high = report["label_savings"]["bald"]["interval_90"]
     assert low < 0.15  # the interval does not exclude "no savings" by much when there are none
 
 
@@ -82,7 +84,7 @@ def test_tiny_campaign_runs_end_to_end_and_resumes_after_a_kill(tiny_bar, tmp_pa
     resumed = run_cli(*args, "--out", str(tmp_path / "killed"), "--resume")
     output = resumed.communicate(timeout=300)[0]
     assert resumed.returncode == 0, output
-    assert "final RMSE, bald" in output
+    assert "final RMSE vs true rho, bald" in output
 
     whole = Campaign(records, tmp_path / "whole", options).run()
     a, b = (pd.read_csv(tmp_path / d / "results.csv") for d in ("whole", "killed"))
@@ -97,3 +99,46 @@ def test_tiny_campaign_runs_end_to_end_and_resumes_after_a_kill(tiny_bar, tmp_pa
             assert rows["id"].is_unique  # a galaxy is acquired once per lineage
     assert "label_savings" in whole and (tmp_path / "killed" / "rmse.png").is_file()
     assert (tmp_path / "killed" / "acquired.png").is_file()
+
+
+def test_a_representation_that_learned_the_question_is_refused(tiny_bar, tmp_path):
+    with pytest.raises(BadInputError, match="leave-out bar"):
+        Campaign(tiny_bar[0], tmp_path / "c", CampaignOptions(initial=24, step=12, iterations=2,
+                                                              representation=str(tiny_bar[1])))
+
+
+def test_head_only_campaign_runs_end_to_end_and_resumes_after_a_kill(tiny_bar, tiny_trunk, tmp_path):
+    records = tiny_bar[0]
+    settings = {"initial": 24, "step": 12, "iterations": 2, "repeats": 2, "steps": 20, "batch_size": 16,
+                "passes": 4}
+    options = CampaignOptions(representation=str(tiny_trunk), strategies=("bald", "power-bald", "random"),
+                              **settings)
+    args = ["--data", str(records), "--representation", str(tiny_trunk), "--strategies", "bald,power-bald,random",
+            *(f"--{key.replace('_', '-')}={value}" for key, value in settings.items())]
+    killed = run_cli(*args, "--out", str(tmp_path / "killed"))
+    state = tmp_path / "killed" / "state.json"
+    deadline = time.time() + 240
+    while time.time() < deadline and not (state.is_file() and json.loads(state.read_text())["results"]):
+        time.sleep(0.02)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    assert 1 <= len(json.loads(state.read_text())["results"]) < 12
+    embedded = (tmp_path / "killed" / "features.npz").stat().st_mtime_ns
+    resumed = run_cli(*args, "--out", str(tmp_path / "killed"), "--resume")
+    output = resumed.communicate(timeout=300)[0]
+    assert resumed.returncode == 0, output
+    assert "final RMSE vs true rho, bald" in output and "label savings of power-bald" in output
+    assert (tmp_path / "killed" / "features.npz").stat().st_mtime_ns == embedded  # embedded once
+
+    whole = Campaign(records, tmp_path / "whole", options).run()
+    a, b = (pd.read_csv(tmp_path / d / "results.csv") for d in ("whole", "killed"))
+    pd.testing.assert_frame_equal(a, b, rtol=1e-5)
+    assert len(a) == 12 and a[a["iteration"] == 0]["rmse_truth"].nunique() == 2  # one per repeat: shared start
+    assert a[a["iteration"] == 0]["batch_similarity"].between(-1, 1).all()
+    picked = pd.read_csv(tmp_path / "killed" / "acquired.csv")
+    assert (picked["expected_votes"] >= 0).all() and whole["settings"]["votes_from_tree"]
+    for strategy in ("bald", "power-bald"):
+        savings = whole["label_savings"][strategy]
+        assert savings["metric"] == "rmse_truth" and len(savings["interval_90"]) == 2
+        assert [row["new_labels"] for row in whole["paired_differences"][strategy]] == [0, 12]
+    assert set(whole["acquired_mean_true_rho"]) == {"bald", "power-bald", "random"}

@@ -148,7 +148,8 @@ def _scorer(model: VoteModel, options: AcquireOptions) -> Scorer:
 def _tree_for_votes(model: VoteModel, options: AcquireOptions) -> Schema | None:
     """The tree that gives each galaxy its N, if asked for (or by default) and the model answers enough of it."""
     tree = schema_of(model.sidecar)
-    leading = {a.question for a in tree.answers if a.leads_to} | {tree.root}
+    scored = [options.question] if options.question else [h.question for h in model.heads]
+    leading = set().union(*(tree.ancestors(q) for q in scored)) | {tree.root}
     missing = sorted(leading - {h.question for h in model.heads})
     if options.tree_votes is False or (options.tree_votes is None and (missing or options.total_votes)):
         return None

@@ -2,30 +2,46 @@
 
 The records' test split is the fixed test set; the pool is the train split (galaxies with
 at least ``min_votes`` votes for the question, whose stored votes stand in for volunteers).
-The validation split picks the best epoch of each iteration's training (the weights kept).
 Each repeat draws an initial random labelled set (shared by every strategy of the repeat,
 so strategies are compared on paired runs), then per iteration: train on the labelled set,
 measure loss and RMSE on the test set, score the rest of the pool with the strategy, and
-reveal the votes of the ``step`` best. ``warm_start`` continues from the previous
-iteration's weights (fewer epochs suffice); otherwise each iteration trains from a fresh
-initialisation. State is saved after every iteration, so a killed campaign resumes at the
-last finished one.
+reveal the votes of the ``step`` best.
+
+What trains is a learner (``learners.py``). By default the whole vote CNN on images: the
+validation split picks each iteration's best epoch, or it trains exactly ``steps`` steps;
+``warm_start`` continues from the previous iteration's weights. With ``representation`` (a
+trained vote model that never learned the question, e.g. ``train --leave-out bar``), the
+pool, test and validation galaxies are embedded once by its trunk (cached in the campaign
+folder) and each iteration trains only an MC-dropout head on the labelled features, from
+scratch, for exactly ``steps`` steps: the paper's protocol on a pretrained trunk, seconds
+per iteration. When that model answers the questions before this one, each galaxy's N for
+BALD is the volunteers times its predicted chance of reaching the question. State is saved
+after every iteration, so a killed campaign resumes at the last finished one.
 """
 
 from __future__ import annotations
 
-import math
 import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import keras
 import numpy as np
 import pandas as pd
 import tensorflow as tf
 
 from galzoo_tf import __version__
+from galzoo_tf.active.learners import (
+    FEATURES,
+    FeatureLearner,
+    ImageLearner,
+    Learner,
+    embed_split,
+    read_features,
+    standardised,
+    write_features,
+)
+from galzoo_tf.active.reach import expected_votes
 from galzoo_tf.active.report import ACQUIRED_FIGURE, RMSE_FIGURE, write_report
 from galzoo_tf.active.scores import STRATEGIES, Scorer
 from galzoo_tf.data.inputs import RecordSource
@@ -34,13 +50,16 @@ from galzoo_tf.errors import BadInputError
 from galzoo_tf.fileio import changed_keys, read_json, replaced_atomically, write_json_atomic
 from galzoo_tf.outputs import Output, remove_written, writing
 from galzoo_tf.schema import schema_of
+from galzoo_tf.tasks.registry import load_model
 from galzoo_tf.tasks.votes.heads import heads_for
-from galzoo_tf.tasks.votes.posterior import Sampler
-from galzoo_tf.tasks.votes.targets import VoteTable, vote_dataset, vote_table
-from galzoo_tf.tasks.votes.task import augment_config, compile_votes, vote_network
+from galzoo_tf.tasks.votes.model import VoteModel
+from galzoo_tf.tasks.votes.targets import VoteTable, vote_table
+from galzoo_tf.tasks.votes.task import augment_config
 from galzoo_tf.training.config import TrainConfig
 
 STATE, RESULTS, ACQUIRED, SUMMARY = "state.json", "results.csv", "acquired.csv", "summary.json"
+SPLITS = ("train", "test", "val")  # pool, fixed test set, validation (best epoch of image learners)
+HEAD_STEPS = 500  # per iteration, a head on features trained from scratch
 
 
 @dataclass(frozen=True)
@@ -53,21 +72,29 @@ class CampaignOptions:
     iterations: int = 20
     repeats: int = 4
     strategies: tuple[str, ...] = ("bald", "random")
-    epochs: int = 10  # per iteration
+    epochs: int = 10  # per iteration, image learner without steps
+    steps: int | None = None  # per iteration: exactly this many (default: epochs for images, HEAD_STEPS on features)
     image_size: int = 128
     batch_size: int = 64
     passes: int = 30
     tta: bool = False  # pool scoring: MC dropout only (trunk once per galaxy) unless asked
-    warm_start: bool = True
+    warm_start: bool | None = None  # default: on for images, off (the paper's from-scratch heads) on features
     min_votes: int = 1
     dropout: float = 0.5
     learning_rate: float = 1e-3
+    representation: str | None = None  # a vote model directory or "base": train heads on its trunk's features
+    hidden: int = 0  # features: units of a hidden ReLU layer before the MC dropout (0: a linear head)
+    tree_votes: bool | None = None  # features: N from the representation's tree (default: when it can)
     seed: int = 0
 
     def training(self) -> TrainConfig:
         """The training settings of every iteration, as a `galzoo train` run would have them."""
         return TrainConfig(question=self.question, batch_size=self.batch_size, image_size=self.image_size,
                            dropout=self.dropout, learning_rate=self.learning_rate, min_votes=self.min_votes)
+
+    @property
+    def warm(self) -> bool:
+        return (self.representation is None) if self.warm_start is None else self.warm_start
 
     def check(self) -> None:
         unknown = [s for s in self.strategies if s not in STRATEGIES]
@@ -77,6 +104,10 @@ class CampaignOptions:
         for name in ("initial", "step", "iterations", "repeats", "epochs", "passes", "batch_size"):
             if getattr(self, name) < 1:
                 raise BadInputError("bad option", f"--{name.replace('_', '-')} must be at least 1")
+        if self.steps is not None and self.steps < 1:
+            raise BadInputError("bad option", "--steps must be at least 1")
+        if self.representation is None and (self.hidden or self.tree_votes):
+            raise BadInputError("bad option", "--hidden and --tree-votes apply with --representation")
 
 
 def lineage_seed(seed: int, repeat: int, stage: int) -> int:
@@ -89,23 +120,27 @@ class Campaign:
     """One simulated campaign in a folder: options, data, state, and the loop over repeats and strategies."""
 
     def __init__(self, data: Path, out: Path, options: CampaignOptions, resume: bool = False,
-                 overwrite: bool = False) -> None:
+                 overwrite: bool = False, progress: Callable[[int, int], None] | None = None) -> None:
         options.check()
         self.data, self.out, self.options = Path(data), Path(out), options
-        schema = schema_of(read_manifest(self.data))
-        self.head = heads_for(schema, [options.question])[0]
+        self.schema = schema_of(read_manifest(self.data))
+        self.head = heads_for(self.schema, [options.question])[0]
         self.training = options.training()
-        self.augmentation = augment_config(self.training, schema)
-        self.pool, self.test, self.val = (self._votes(split) for split in ("train", "test", "val"))  # val: best epoch
+        self.pool, self.test, self.val = (self._votes(split) for split in SPLITS)
         needed = options.initial + options.step * (options.iterations - 1)
         if needed > len(self.pool.ids):
             raise BadInputError("pool too small", f"--initial {options.initial} + {options.iterations - 1} x "
                                                   f"--step {options.step} = {needed} galaxies, but the train "
                                                   f"split has {len(self.pool.ids)} with votes for "
                                                   f"{options.question!r}")
+        self.representation = self._representation()
         self.settings = {**asdict(options), "strategies": list(options.strategies),
-                         "data": str(self.data.resolve()), "fingerprint": read_manifest(self.data)["fingerprint"]}
+                         "data": str(self.data.resolve()), "fingerprint": read_manifest(self.data)["fingerprint"],
+                         **({"representation_model": self.representation.describe()} if self.representation
+                            else {})}
         self.state = self._start(resume, overwrite)
+        self.learner, self.pool_votes = self._learner(progress)
+        self.state["settings"]["votes_from_tree"] = self.pool_votes is not None
 
     def _votes(self, split: str) -> VoteTable:
         """A split's galaxies with at least ``min_votes`` votes for the question (none is an error)."""
@@ -115,21 +150,94 @@ class Campaign:
                                                f"votes for {self.head.question!r}")
         return table
 
+    def _representation(self) -> VoteModel | None:
+        """The representation's vote model, refused if it has learned the campaign's question."""
+        if self.options.representation is None:
+            return None
+        model = load_model(self.options.representation, "votes")
+        if schema_of(model.sidecar).name == self.schema.name and \
+                self.head.question in {h.question for h in model.heads}:
+            raise BadInputError("bad option", f"{model.path}: this model has learned {self.head.question!r}, so "
+                                              "its trunk would already know the answers the campaign reveals; "
+                                              "use one trained without it (galzoo train --question all "
+                                              f"--leave-out {self.head.question})")
+        return model
+
+    def _learner(self, progress: Callable[[int, int], None] | None) -> tuple[Learner, np.ndarray | None]:
+        """The learner, and each pool galaxy's N for BALD from the tree (None: one N for all)."""
+        options = self.options
+        if self.representation is None:
+            return ImageLearner(self.data, self.head, self.training, augment_config(self.training, self.schema),
+                                self.val, options.epochs, options.steps, options.passes, options.tta), None
+        features, reach_rho = self._features(progress)
+        learner = FeatureLearner(standardised(features), self.head, self.training,
+                                 self.representation.augmentation, options.steps or HEAD_STEPS, options.hidden,
+                                 options.passes)
+        return learner, self._pool_votes(reach_rho)
+
+    def _ancestors(self) -> list[str]:
+        return sorted(self.schema.ancestors(self.head.question) | {self.schema.root})
+
+    def _features(self, progress: Callable[[int, int], None] | None) -> tuple[dict, dict]:
+        """Every split's features (and the pool's rho of the questions before this one), embedded once."""
+        path = self.out / FEATURES
+        if not path.is_file():
+            total = sum(RecordSource(self.data, split).total for split in SPLITS)
+            done, arrays = 0, {}
+
+            def advance(count: int) -> None:
+                nonlocal done
+                done += count
+                if progress:
+                    progress(done, total)
+
+            for split in SPLITS:
+                rows, rho = embed_split(self.representation, self.data, split,
+                                        self._ancestors() if split == "train" else [], self.options.seed, advance)
+                arrays[f"features/{split}"] = rows
+                arrays.update({f"rho/{q}": r for q, r in rho.items()})
+            write_features(path, arrays)
+        stored = read_features(path)
+        return ({split: stored[f"features/{split}"] for split in SPLITS},
+                {key.removeprefix("rho/"): value for key, value in stored.items() if key.startswith("rho/")})
+
+    def _pool_votes(self, rho: dict[str, np.ndarray]) -> np.ndarray | None:
+        """Volunteers x P(reach the question) per pool record, when the tree is asked for (or by default) and
+        the representation answers every question before it; else None."""
+        missing = sorted(set(self._ancestors()) - set(rho))
+        if self.options.tree_votes is False or (missing and self.options.tree_votes is None):
+            return None
+        if missing:
+            raise BadInputError("bad option", f"--tree-votes: the representation has no head for "
+                                              f"{', '.join(missing)}, so it cannot say who reaches "
+                                              f"{self.head.question!r}; use --mean-votes")
+        volunteers = self._volunteers()
+        reach = expected_votes(self.schema, rho, volunteers, [self.head.question])[self.head.question]
+        return reach
+
+    def _volunteers(self) -> int:
+        """Volunteers who start the tree per galaxy: the pool's mean N at the root."""
+        root = heads_for(self.schema, [self.schema.root])[0]
+        table = vote_table(self.data, "train", [root], self.options.min_votes, filter_head=self.head)
+        return max(1, round(float(table.targets[:, -1].mean())))
+
     def _start(self, resume: bool, overwrite: bool) -> dict:
         state_path = self.out / STATE
         if state_path.is_file() and not resume:
             if not overwrite:
                 raise BadInputError("output exists", f"{self.out} holds a campaign; pass --resume to continue "
                                                      "it or --overwrite to start again")
-            remove_written(self.out, [STATE, RESULTS, ACQUIRED, SUMMARY, RMSE_FIGURE, ACQUIRED_FIGURE])
+            remove_written(self.out, [STATE, RESULTS, ACQUIRED, SUMMARY, RMSE_FIGURE, ACQUIRED_FIGURE, FEATURES])
             shutil.rmtree(self.out / "weights", ignore_errors=True)
         if resume and state_path.is_file():
             state = read_json(state_path)
-            changed = changed_keys(state["settings"], self.settings)
+            changed = changed_keys({k: v for k, v in state["settings"].items() if k != "votes_from_tree"},
+                                   self.settings)
             if changed:
                 raise BadInputError("resume mismatch", f"{self.out}: the campaign used other "
                                                        f"{', '.join(changed)}; use the same options")
             return state
+        (self.out / FEATURES).unlink(missing_ok=True)  # a fresh campaign embeds again
         (self.out / "weights").mkdir(parents=True, exist_ok=True)
         state = {"galzoo_version": __version__, "settings": self.settings, "lineages": {}, "results": [],
                  "acquired": []}
@@ -156,26 +264,33 @@ class Campaign:
         rng = np.random.default_rng(lineage_seed(self.options.seed, repeat, 0))
         return sorted(rng.choice(self.pool.ids, self.options.initial, replace=False).tolist())
 
+    def _subset(self, chosen: np.ndarray) -> VoteTable:
+        """The pool galaxies where ``chosen`` (a boolean mask over the pool) is true."""
+        pool = self.pool
+        return VoteTable(pool.ids[chosen], pool.indices[chosen], pool.targets[chosen],
+                         None if pool.truth is None else pool.truth[chosen])
+
     def _iteration(self, repeat: int, strategy: str, lineage: dict) -> dict:
         """Train, evaluate, acquire; then save weights, rows and state (the state last)."""
         options, iteration, name = self.options, lineage["done"], f"{strategy}-{repeat}"
         seed = lineage_seed(options.seed, repeat, iteration + 1)
         weights = self.out / "weights" / f"{name}.weights.h5"
-        model = self._model(seed, weights if options.warm_start and iteration else None)
-        train_loss = self._fit(model, lineage["labelled"], seed)
+        model = self.learner.build(seed, weights if options.warm and iteration else None)
+        labelled = np.isin(self.pool.ids, lineage["labelled"])
+        train_loss = self.learner.fit(model, self._subset(labelled), seed)
         row = {"strategy": strategy, "repeat": repeat, "iteration": iteration,
                "labelled": len(lineage["labelled"]), "new_labels": len(lineage["labelled"]) - options.initial,
                "train_loss": train_loss, **self._evaluate(model, seed)}
         acquired = []
         if iteration < options.iterations - 1:
-            acquired = self._acquire(model, strategy, lineage["labelled"], seed)
+            picked = self._acquire(model, strategy, labelled, seed)
+            acquired = self.pool.ids[picked].tolist()
+            similarity = self.learner.batch_similarity(self.pool.indices[picked])
+            if similarity is not None:
+                row["batch_similarity"] = similarity
+            self.state["acquired"] += [self._acquired_row(strategy, repeat, iteration, i) for i in picked]
         with replaced_atomically(weights, ".weights.h5") as temporary:
             model.save_weights(temporary)
-        position = {gid: i for i, gid in enumerate(self.pool.ids)}
-        self.state["acquired"] += [{"strategy": strategy, "repeat": repeat, "iteration": iteration, "id": gid,
-                                    "observed_fraction": float(self.pool.observed_fraction[position[gid]]),
-                                    **({"true_rho": float(self.pool.truth[position[gid]])}
-                                       if self.pool.truth is not None else {})} for gid in acquired]
         self.state["results"].append(row)
         lineage = {"done": iteration + 1, "labelled": sorted(lineage["labelled"] + acquired)}
         self.state["lineages"][name] = lineage
@@ -183,74 +298,39 @@ class Campaign:
         write_json_atomic(self.out / STATE, self.state)
         return lineage
 
-    def _model(self, seed: int, weights: Path | None) -> keras.Model:
-        keras.utils.set_random_seed(seed)
-        model = vote_network(self.training, 1, [self.head])
-        if weights is not None:  # before compiling: a fresh optimizer each iteration, its saved state unused
-            model.load_weights(weights)
-        return compile_votes(model, self.training, jit="auto")  # Keras decides: XLA on GPUs, not on CPUs
+    def _acquired_row(self, strategy: str, repeat: int, iteration: int, position: int) -> dict:
+        pool = self.pool
+        return {"strategy": strategy, "repeat": repeat, "iteration": iteration, "id": pool.ids[position],
+                "observed_fraction": float(pool.observed_fraction[position]),
+                **({"true_rho": float(pool.truth[position])} if pool.truth is not None else {}),
+                **({"expected_votes": int(self.pool_votes[pool.indices[position]])}
+                   if self.pool_votes is not None else {})}
 
-    def _fit(self, model: keras.Model, labelled: list[str], seed: int) -> float:
-        """Train ``epochs`` epochs and keep the weights of the epoch with the best validation loss."""
-        options = self.options
-        steps = math.ceil(len(labelled) / options.batch_size)
-        dataset = vote_dataset(self.data, "train", [self.head], self.augmentation, options.batch_size, seed,
-                               options.min_votes, epochs=(0, options.epochs), only_ids=labelled).apply(
-            tf.data.experimental.assert_cardinality(steps * options.epochs))
-        best = keras.callbacks.EarlyStopping(monitor="val_loss", patience=options.epochs, restore_best_weights=True)
-        history = model.fit(dataset, epochs=options.epochs, steps_per_epoch=steps, verbose=0, shuffle=False,
-                            validation_data=self._split_dataset("val", self.val, seed), callbacks=[best]).history
-        return float(history["loss"][int(np.argmin(history["val_loss"]))])
-
-    def _split_dataset(self, split: str, table: VoteTable, seed: int) -> tf.data.Dataset:
-        """A whole split, deterministic view, with its length known (so Keras never probes for the end)."""
-        return vote_dataset(self.data, split, [self.head], self.augmentation, self.options.batch_size, seed,
-                            self.options.min_votes).apply(
-            tf.data.experimental.assert_cardinality(math.ceil(len(table.ids) / self.options.batch_size)))
-
-    def _sampler(self, model: keras.Model, seed: int) -> Sampler:
-        return Sampler(model, self.augmentation, self.options.passes, self.options.tta, seed)
-
-    def _logits(self, model: keras.Model, split: str, wanted: VoteTable, seed: int) -> np.ndarray:
-        """MC samples of the logits (galaxies, passes, outputs) for the galaxies of ``wanted``, in its order."""
-        sampler, keep = self._sampler(model, seed), set(wanted.indices.tolist())
-        found: dict[int, np.ndarray] = {}
-        for batch in RecordSource(self.data, split).batches(self.options.batch_size * 4):
-            chosen = np.array([i in keep for i in batch.indices])
-            if chosen.any():
-                logits = sampler.logits(batch.images[chosen], batch.indices[chosen]).numpy()
-                found.update(zip(batch.indices[chosen].tolist(), logits, strict=True))
-        return np.stack([found[i] for i in wanted.indices.tolist()])
-
-    def _evaluate(self, model: keras.Model, seed: int) -> dict:
+    def _evaluate(self, model, seed: int) -> dict:
         """Test loss per galaxy, RMSE of the MC mean rho against k/N (and the true rho when simulated)."""
-        eval_loss = float(model.evaluate(self._split_dataset("test", self.test, seed), verbose=0))
-        logits = self._logits(model, "test", self.test, seed)
+        logits = self.learner.logits(model, "test", self.test, seed)
         mean_rho = tf.sigmoid(self.head.logits(logits)).numpy()[..., 0].mean(axis=1)
-        result = {"eval_loss": eval_loss,
+        result = {"eval_loss": self.learner.loss(model, "test", self.test, seed),
                   "rmse": float(np.sqrt(np.mean((mean_rho - self.test.observed_fraction) ** 2)))}
         if self.test.truth is not None:
             result["rmse_truth"] = float(np.sqrt(np.mean((mean_rho - self.test.truth) ** 2)))
         return result
 
-    def _acquire(self, model: keras.Model, strategy: str, labelled: list[str], seed: int) -> list[str]:
-        """The ``step`` unlabelled pool galaxies the strategy ranks highest."""
-        taken = set(labelled)
-        unlabelled = np.array([gid not in taken for gid in self.pool.ids])
-        candidates = VoteTable(self.pool.ids[unlabelled], self.pool.indices[unlabelled],
-                               self.pool.targets[unlabelled], None)
-        scorer = Scorer(strategy, [self.head], {self.head.question: self._total_votes(labelled)},
-                        {}, seed)
-        logits = np.zeros((len(candidates.ids), 1, 1)) if strategy == "random" else \
-            self._logits(model, "train", candidates, seed)  # random needs no samples
-        scores = scorer(logits, candidates.indices)
-        order = np.lexsort((candidates.indices, -scores))  # highest first; ties by record order
-        return candidates.ids[order[:self.options.step]].tolist()
+    def _acquire(self, model, strategy: str, labelled: np.ndarray, seed: int) -> np.ndarray:
+        """Pool positions of the ``step`` unlabelled galaxies the strategy ranks highest."""
+        candidates = np.flatnonzero(~labelled)
+        table = self._subset(~labelled)
+        votes = self._total_votes(labelled) if self.pool_votes is None else self.pool_votes[table.indices]
+        scorer = Scorer(strategy, [self.head], {self.head.question: votes}, {}, seed)
+        logits = np.zeros((len(candidates), 1, 1)) if strategy == "random" else \
+            self.learner.logits(model, "train", table, seed)  # random needs no samples
+        scores = scorer(logits, table.indices)
+        order = np.lexsort((table.indices, -scores))  # highest first; ties by record order
+        return candidates[order[:self.options.step]]
 
-    def _total_votes(self, labelled: list[str]) -> int:
+    def _total_votes(self, labelled: np.ndarray) -> int:
         """N for BALD: the mean N of the labelled galaxies (the expected responses)."""
-        taken = np.isin(self.pool.ids, labelled)
-        return max(1, round(float(self.pool.targets[taken, -1].mean())))
+        return max(1, round(float(self.pool.targets[labelled, -1].mean())))
 
     def _write_tables(self) -> None:
         for name, rows in ((RESULTS, self.state["results"]), (ACQUIRED, self.state["acquired"])):
@@ -259,15 +339,16 @@ class Campaign:
 
     def summarise(self) -> dict:
         return write_report(self.out, pd.DataFrame(self.state["results"]), pd.DataFrame(self.state["acquired"]),
-                            self.options, self.settings)
+                            self.options, self.state["settings"])
 
 
 def run_campaign(data: Path, out: Path, options: CampaignOptions, resume: bool = False, overwrite: bool = False,
-                 progress: Callable[[int, int], None] | None = None) -> dict:
+                 progress: Callable[[int, int], None] | None = None,
+                 embedding: Callable[[int, int], None] | None = None) -> dict:
     """`galzoo acquire simulate` whole: set up (or resume) the campaign in ``out``, run it, return its summary.
 
-    >>> run_campaign(Path("data/synthetic"), Path("data/campaigns/bar"),
-    ...              CampaignOptions(image_size=64, epochs=8, iterations=6, repeats=3))  # doctest: +SKIP
+    >>> options = CampaignOptions(representation="data/trunk-without-bar", iterations=20, repeats=6)
+    >>> run_campaign(Path("data/synthetic"), Path("data/campaigns/bar"), options)  # doctest: +SKIP
     """
     with writing([Output.directory(out, markers=(STATE,))], [("records", data)]):
-        return Campaign(data, out, options, resume=resume, overwrite=overwrite).run(progress)
+        return Campaign(data, out, options, resume=resume, overwrite=overwrite, progress=embedding).run(progress)

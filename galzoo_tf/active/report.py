@@ -9,6 +9,7 @@ that resamples whole repeats (paired: both strategies of a repeat share their in
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -26,8 +27,10 @@ BOOTSTRAP = 1000
 
 def smoothed(results: pd.DataFrame, metric: str = "rmse") -> tuple[np.ndarray, np.ndarray]:
     """LOWESS fit of ``metric`` against new labels over every repeat, at each distinct number of new labels."""
-    fitted = lowess(results[metric].to_numpy(float), results["new_labels"].to_numpy(float),
-                    frac=LOWESS_FRACTION, return_sorted=True)
+    with warnings.catch_warnings():  # flat or two-point curves divide by zero inside statsmodels: NaN, handled
+        warnings.simplefilter("ignore", RuntimeWarning)
+        fitted = lowess(results[metric].to_numpy(float), results["new_labels"].to_numpy(float),
+                        frac=LOWESS_FRACTION, return_sorted=True)
     x = np.unique(fitted[:, 0])
     return x, np.array([fitted[fitted[:, 0] == value, 1].mean() for value in x])
 
@@ -76,23 +79,68 @@ def bootstrap_savings(results: pd.DataFrame, seed: int = 0, draws: int = BOOTSTR
     return np.asarray(values, float)
 
 
-def summary(results: pd.DataFrame, strategies: list[str], seed: int) -> dict:
-    """Final RMSE per strategy and, when both bald and random ran, label savings with a 90 % interval."""
+def savings_with_interval(results: pd.DataFrame, strategy: str, metric: str, seed: int) -> dict:
+    """``label_savings`` of ``strategy`` over random on ``metric``, with its 90 % bootstrap interval."""
+    point = label_savings(results, strategy, "random", metric)
+    draws = bootstrap_savings(results, seed, strategy=strategy, baseline="random", metric=metric)
+    finite = draws[np.isfinite(draws)]
+    interval = np.percentile(finite, [5, 95]).tolist() if finite.size else [float("nan")] * 2
+    return {**point, "metric": metric, "interval_90": interval, "bootstrap_draws": len(draws),
+            "bootstrap_undefined": int(len(draws) - finite.size),
+            "definition": f"largest 1 - n_{strategy} / n_random over {metric} levels both LOWESS curves reach; "
+                          "n = new labels needed; interval: 5-95th percentiles over repeats resampled with "
+                          "replacement"}
+
+
+def paired_differences(results: pd.DataFrame, strategy: str, metric: str, seed: int,
+                       draws: int = BOOTSTRAP) -> list[dict]:
+    """Per budget (iteration), the mean over repeats of ``strategy``'s ``metric`` minus random's in the same
+    repeat (negative: better), with a 90 % bootstrap interval over repeats."""
+    pivot = results.pivot_table(index=["iteration", "repeat"], columns="strategy", values=metric)
+    difference = (pivot[strategy] - pivot["random"]).dropna()
+    rng, rows = np.random.default_rng(seed), []
+    for iteration, values in difference.groupby(level="iteration"):
+        values = values.to_numpy()
+        means = rng.choice(values, (draws, len(values)), replace=True).mean(axis=1)
+        labels = results[(results["iteration"] == iteration) & (results["strategy"] == strategy)]["new_labels"]
+        rows.append({"iteration": int(iteration), "new_labels": int(labels.iloc[0]), "mean": float(values.mean()),
+                     "interval_90": np.percentile(means, [5, 95]).tolist()})
+    return rows
+
+
+def acquisition_diagnostics(results: pd.DataFrame, acquired: pd.DataFrame) -> dict:
+    """Per strategy and iteration: the mean true rho (or k/N) of the batch acquired, and how alike the batch is
+    (mean pairwise cosine similarity of its features, where the learner has features)."""
+    column = "true_rho" if "true_rho" in acquired else "observed_fraction"
+    report = {}
+    if len(acquired):
+        report[f"acquired_mean_{column}"] = {
+            s: rows.groupby("iteration")[column].mean().round(4).tolist() for s, rows in acquired.groupby("strategy")}
+    if "batch_similarity" in results:
+        report["batch_similarity"] = {s: rows.groupby("iteration")["batch_similarity"].mean().dropna().round(4)
+                                      .tolist() for s, rows in results.groupby("strategy")}
+    return report
+
+
+def summary(results: pd.DataFrame, strategies: list[str], seed: int,
+            acquired: pd.DataFrame | None = None) -> dict:
+    """Final RMSEs per strategy and, for every strategy against random, label savings with a 90 % interval
+    (on the RMSE against the true rho where the records have it, the primary metric; also against k/N) and
+    the paired per-budget differences."""
     last = results[results["iteration"] == results["iteration"].max()]
-    report = {"final_rmse": {s: float(last[last["strategy"] == s]["rmse"].mean()) for s in strategies},
+    metrics = [m for m in ("rmse_truth", "rmse") if m in results]
+    report = {**{f"final_{m}": {s: float(last[last["strategy"] == s][m].mean()) for s in strategies}
+                 for m in metrics},
+              "primary_metric": metrics[0],
               "iterations_done": int(results["iteration"].max()) + 1,
               "repeats_done": int(results["repeat"].nunique())}
-    if {"bald", "random"} <= set(strategies) and results["iteration"].max() >= 1:
-        point = label_savings(results)
-        draws = bootstrap_savings(results, seed)
-        finite = draws[np.isfinite(draws)]
-        interval = np.percentile(finite, [5, 95]).tolist() if finite.size else [float("nan")] * 2
-        report["label_savings"] = {**point, "interval_90": interval, "bootstrap_draws": len(draws),
-                                   "bootstrap_undefined": int(len(draws) - finite.size),
-                                   "definition": "largest 1 - n_bald / n_random over RMSE levels both LOWESS "
-                                                 "curves reach; n = new labels needed; interval: 5-95th "
-                                                 "percentiles over repeats resampled with replacement"}
-    return report
+    others = [s for s in strategies if s != "random"]
+    if "random" in strategies and others and results["iteration"].max() >= 1:
+        report["label_savings"] = {s: savings_with_interval(results, s, metrics[0], seed) for s in others}
+        if len(metrics) > 1:
+            report["label_savings_observed"] = {s: savings_with_interval(results, s, "rmse", seed) for s in others}
+        report["paired_differences"] = {s: paired_differences(results, s, metrics[0], seed) for s in others}
+    return {**report, **acquisition_diagnostics(results, acquired if acquired is not None else pd.DataFrame())}
 
 
 def plot_rmse(results: pd.DataFrame, path: Path, metrics: tuple[str, ...] = ("rmse", "rmse_truth")) -> Path:
@@ -105,7 +153,8 @@ def plot_rmse(results: pd.DataFrame, path: Path, metrics: tuple[str, ...] = ("rm
     metrics = tuple(m for m in metrics if m in results)
     figure, axes = plt.subplots(1, len(metrics), figsize=(6 * len(metrics), 4.2), squeeze=False)
     for axis, metric in zip(axes[0], metrics, strict=True):
-        for colour, (strategy, rows) in zip(("C0", "C1", "C2", "C3"), results.groupby("strategy"), strict=False):
+        for i, (strategy, rows) in enumerate(results.groupby("strategy")):
+            colour = f"C{i}"
             spread = rows.groupby("new_labels")[metric].agg(["min", "max"])
             axis.fill_between(spread.index, spread["min"], spread["max"], color=colour, alpha=0.15)
             axis.scatter(rows["new_labels"], rows[metric], color=colour, s=10, alpha=0.6)
@@ -144,7 +193,7 @@ def plot_acquired(acquired: pd.DataFrame, path: Path) -> Path:
 def write_report(out: Path, results: pd.DataFrame, acquired: pd.DataFrame, options, settings: dict) -> dict:
     """summary.json and the figures from the rows a campaign has so far."""
     report = {"galzoo_version": __version__, "seed": options.seed, "settings": settings,
-              **summary(results, list(options.strategies), options.seed),
+              **summary(results, list(options.strategies), options.seed, acquired),
               "figures": [plot_rmse(results, out / RMSE_FIGURE).name]}
     if len(acquired):
         report["figures"].append(plot_acquired(acquired, out / ACQUIRED_FIGURE).name)

@@ -124,7 +124,7 @@ class Scorer:
 
     strategy: str
     heads: Sequence[BinomialHead]
-    total_votes: Mapping[str, int]  # N per question
+    total_votes: Mapping[str, int | np.ndarray]  # N per question: one, or one per galaxy scored
     weights: Mapping[str, float]  # per question: fraction of training galaxies asked it
     seed: int = 0
     power: float = POWER_EXPONENT  # beta, for power-bald
@@ -136,7 +136,8 @@ class Scorer:
         """N per question: the fixed total_votes, or each galaxy's expected votes from the tree."""
         if self.tree is None:
             return self.total_votes
-        return expected_votes(self.tree, {q: r.mean(axis=1) for q, r in rho.items()}, self.volunteers)
+        return expected_votes(self.tree, {q: r.mean(axis=1) for q, r in rho.items()}, self.volunteers,
+                              self.scored or None)
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
