@@ -7,7 +7,7 @@ GALZOO := $(VENV)/bin/galzoo
 STAMP := $(VENV)/.installed-stamp
 DEMO := data/demo
 
-.PHONY: venv test docs-check lint demo bench base-model clean
+.PHONY: venv test docs-check lint demo bench base-model campaign clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "galzoo needs Python 3.11; set PYTHON=/path/to/python3.11")'
@@ -72,6 +72,24 @@ base-model: venv
 	$(GALZOO) $(BASE_PREPARE)
 	$(GALZOO) $(BASE_TRAIN) --resume
 	$(PY) -m galzoo_tf.training.base_model $(BASE_RUN) "galzoo $(BASE_PREPARE) && galzoo $(BASE_TRAIN)"
+
+# Active learning on a representation (docs/acquisition.md, issue 20): 25,000 simulated galaxies to pretrain a trunk
+# on every question but bar (64 px, 20 epochs), 25,000 others as the pool (a 2500-galaxy test set), then the
+# bar campaign of heads on the trunk's features, N_bar >= 10 as the paper: 6 repeats x 15 iterations x 4
+# strategies. Every step resumes or is a no-op when done.
+CAMPAIGN := data/campaign
+CAMPAIGN_TRAIN := train --data $(CAMPAIGN)/pretrain --question all --leave-out bar --image-size 64 --batch-size 64 \
+	--epochs 20 --patience 4 --mixed-precision --seed 0 --out $(CAMPAIGN)/trunk-without-bar
+CAMPAIGN_SIMULATE := acquire simulate --data $(CAMPAIGN)/pool --representation $(CAMPAIGN)/trunk-without-bar \
+	--question bar --min-votes 10 --initial 256 --step 128 --iterations 15 --repeats 6 \
+	--strategies bald,power-bald,entropy,random --steps 1000 --hidden 64 --learning-rate 3e-3 --batch-size 128 \
+	--seed 0 --out $(CAMPAIGN)/bar
+
+campaign: venv
+	$(GALZOO) prepare synthetic --n 25000 --seed 400 --out $(CAMPAIGN)/pretrain
+	test -f $(CAMPAIGN)/trunk-without-bar/model.keras || $(GALZOO) $(CAMPAIGN_TRAIN) --resume
+	$(GALZOO) prepare synthetic --n 25000 --seed 300 --test-size 2500 --val-fraction 0.05 --out $(CAMPAIGN)/pool
+	$(GALZOO) $(CAMPAIGN_SIMULATE) --resume
 
 # The benchmark suite: every stage at a size that runs in about 6 minutes on 2 cores, one table
 # (inputs cached in data/bench/suite; numbers also in data/bench/suite.json). docs/performance.md.

@@ -106,13 +106,15 @@ def simulate(
     epochs: Annotated[int, typer.Option(help="Images without --steps: training epochs per iteration (the best "
                                              "validation epoch is kept).", min=1)] = 10,
     steps: Annotated[int | None, typer.Option(help="Train exactly this many steps per iteration (the paper's "
-                                                   "protocol; default 500 for heads on --representation).",
+                                                   "protocol; default 1000 for heads on --representation).",
                                               min=1)] = None,
     hidden: Annotated[int, typer.Option(help="With --representation: units of a ReLU layer before the head's "
                                              "MC dropout (0: a linear head).", min=0)] = 0,
     image_size: Annotated[int, typer.Option(help="Model input size (64 runs on a CPU; 128 is the paper's).",
                                             min=16)] = 128,
     batch_size: Annotated[int, typer.Option(help="Training batch size.", min=1)] = 64,
+    learning_rate: Annotated[float, typer.Option(help="Adam learning rate of every iteration's training.",
+                                                 min=0)] = 1e-3,
     passes: shared.Passes = 30,
     tta: Annotated[bool, typer.Option("--tta/--no-tta", help="Augment each pass when scoring the pool "
                                                              "(default off: MC dropout only, T times "
@@ -144,7 +146,8 @@ def simulate(
                               repeats=repeats, strategies=tuple(s.strip() for s in strategies.split(",")),
                               epochs=epochs, steps=steps, image_size=image_size, batch_size=batch_size,
                               passes=passes, tta=tta, warm_start=warm_start, min_votes=min_votes,
-                              representation=representation, hidden=hidden, tree_votes=tree_votes, seed=seed)
+                              representation=representation, hidden=hidden, tree_votes=tree_votes,
+                              learning_rate=learning_rate, seed=seed)
     stages = [("campaign", "iterations"), *([("embedding the records", "galaxies")] if representation else [])]
     with counting_stages(*stages) as (progress, *embedding):
         summary = run_campaign(data, out, options, resume, overwrite, progress, *embedding)

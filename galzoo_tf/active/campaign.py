@@ -59,7 +59,7 @@ from galzoo_tf.training.config import TrainConfig
 
 STATE, RESULTS, ACQUIRED, SUMMARY = "state.json", "results.csv", "acquired.csv", "summary.json"
 SPLITS = ("train", "test", "val")  # pool, fixed test set, validation (best epoch of image learners)
-HEAD_STEPS = 500  # per iteration, a head on features trained from scratch
+HEAD_STEPS = 1000  # per iteration, a head on features trained from scratch
 
 
 @dataclass(frozen=True)

@@ -40,23 +40,35 @@ def _entropy(probabilities: np.ndarray) -> np.ndarray:
     return -np.sum(xlogy(probabilities, probabilities), axis=-1)
 
 
-def _log_binomial(rho: np.ndarray, total_votes: np.ndarray) -> np.ndarray:
-    """log Binomial(k | N, rho_t) on k = 0..max N, (galaxies, T, max N + 1); -inf where k > N."""
-    k = np.arange(int(total_votes.max()) + 1, dtype=np.float64)
-    n = total_votes.astype(np.float64)[:, None, None]
+RHO_FLOOR = 1e-12  # rho is kept in [floor, 1 - floor] so that log rho and log(1 - rho) stay finite
+
+
+def _log_choose(total_votes: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """log C(N, k) per galaxy on k = 0..max N (0 where k > N), and whether k <= N, both (galaxies, max N + 1)."""
+    n = total_votes.astype(np.float64)[:, None]
     possible = k <= n
     remaining = np.where(possible, n - k, 0.0)
-    log_choose = gammaln(n + 1) - gammaln(k + 1) - gammaln(remaining + 1)
-    rho = np.asarray(rho, np.float64)[..., None]
-    return np.where(possible, log_choose + xlogy(k, rho) + xlogy(remaining, 1 - rho), -np.inf)
+    return np.where(possible, gammaln(n + 1) - gammaln(k + 1) - gammaln(remaining + 1), 0.0), possible
 
 
 def _information_terms(rho: np.ndarray, total_votes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """H[<Bin(k | N, rho_t)>] and <H[Bin(k | N, rho_t)]> per galaxy, exact over k."""
-    log_pmf = _log_binomial(rho, total_votes)
-    pmf = np.exp(log_pmf)
-    expected_entropy = -(pmf * np.where(pmf > 0, log_pmf, 0.0)).sum(axis=-1).mean(axis=1)
-    return _entropy(pmf.mean(axis=1)), expected_entropy
+    """H[<Bin(k | N, rho_t)>] and <H[Bin(k | N, rho_t)]> per galaxy, exact over k.
+
+    log Bin(k | N, rho) = log C(N, k) + N log(1 - rho) + k log(rho / (1 - rho)) is built in place as one
+    (galaxies, T, k) array and exponentiated once; each sample's entropy then needs only its pmf against
+    log C(N, k), since -E[log p] = -E[log C(N, k)] - N rho log rho - N (1 - rho) log(1 - rho).
+    """
+    k = np.arange(int(total_votes.max()) + 1, dtype=np.float64)
+    log_choose, possible = _log_choose(total_votes, k)
+    n = total_votes.astype(np.float64)[:, None]
+    rho = np.clip(np.asarray(rho, np.float64), RHO_FLOOR, 1 - RHO_FLOOR)
+    log_rho, log_rest = np.log(rho), np.log1p(-rho)
+    pmf = np.multiply.outer(log_rho - log_rest, k)
+    pmf += (n * log_rest)[..., None]
+    pmf += np.where(possible, log_choose, -np.inf)[:, None, :]
+    np.exp(pmf, out=pmf)
+    expected_entropy = -(np.einsum("gtk,gk->gt", pmf, log_choose) + n * (rho * log_rho + (1 - rho) * log_rest))
+    return _entropy(pmf.mean(axis=1)), expected_entropy.mean(axis=1)
 
 
 def _chunked(term: Callable[[np.ndarray, np.ndarray], np.ndarray], rho: np.ndarray,
