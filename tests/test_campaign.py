@@ -142,3 +142,13 @@ def test_head_only_campaign_runs_end_to_end_and_resumes_after_a_kill(tiny_bar, t
         assert savings["metric"] == "rmse_truth" and len(savings["interval_90"]) == 2
         assert [row["new_labels"] for row in whole["paired_differences"][strategy]] == [0, 12]
     assert set(whole["acquired_mean_true_rho"]) == {"bald", "power-bald", "random"}
+
+
+def test_fixed_steps_train_exactly_that_many_steps_on_images_and_on_features(tiny_bar, tiny_trunk, tmp_path):
+    for representation in (None, str(tiny_trunk)):
+        options = CampaignOptions(initial=24, step=12, iterations=2, repeats=1, steps=7, image_size=32,
+                                  batch_size=16, passes=2, representation=representation)
+        campaign = Campaign(tiny_bar[0], tmp_path / str(bool(representation)), options)
+        model = campaign.learner.build(0, None)
+        campaign.learner.fit(model, campaign._subset(np.arange(len(campaign.pool.ids)) < 24), 0)
+        assert int(model.optimizer.iterations.numpy()) == 7
