@@ -65,20 +65,24 @@ def run_cli(*args: str) -> subprocess.Popen:
                             stderr=subprocess.STDOUT, text=True, env=os.environ.copy())
 
 
+def killed_after_first_iteration(args: list[str], out: Path) -> int:
+    """Start the campaign in ``out``, SIGKILL it as soon as one iteration is saved; the iterations saved."""
+    killed = run_cli(*args, "--out", str(out))
+    state, deadline = out / "state.json", time.time() + 240
+    while time.time() < deadline and not (state.is_file() and json.loads(state.read_text())["results"]):
+        time.sleep(0.02)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    return len(json.loads(state.read_text())["results"])
+
+
 def test_tiny_campaign_runs_end_to_end_and_resumes_after_a_kill(tiny_bar, tmp_path):
     records = tiny_bar[0]
     options = CampaignOptions(initial=24, step=12, iterations=3, repeats=1, epochs=1, image_size=32,
                               batch_size=16, passes=4)
     args = ["--data", str(records), "--initial", "24", "--step", "12", "--iterations", "3", "--repeats", "1",
             "--epochs", "1", "--image-size", "32", "--batch-size", "16", "--passes", "4"]
-    killed = run_cli(*args, "--out", str(tmp_path / "killed"))
-    state = tmp_path / "killed" / "state.json"
-    deadline = time.time() + 240
-    while time.time() < deadline and not (state.is_file() and json.loads(state.read_text())["results"]):
-        time.sleep(0.1)
-    killed.send_signal(signal.SIGKILL)
-    killed.wait()
-    assert 1 <= len(json.loads(state.read_text())["results"]) < 6
+    assert 1 <= killed_after_first_iteration(args, tmp_path / "killed") < 6
     refused = run_cli(*args, "--out", str(tmp_path / "killed"))
     assert refused.wait(timeout=120) == 2 and "--resume" in refused.stdout.read()
     resumed = run_cli(*args, "--out", str(tmp_path / "killed"), "--resume")
@@ -115,14 +119,7 @@ def test_head_only_campaign_runs_end_to_end_and_resumes_after_a_kill(tiny_bar, t
                               **settings)
     args = ["--data", str(records), "--representation", str(tiny_trunk), "--strategies", "bald,power-bald,random",
             *(f"--{key.replace('_', '-')}={value}" for key, value in settings.items())]
-    killed = run_cli(*args, "--out", str(tmp_path / "killed"))
-    state = tmp_path / "killed" / "state.json"
-    deadline = time.time() + 240
-    while time.time() < deadline and not (state.is_file() and json.loads(state.read_text())["results"]):
-        time.sleep(0.02)
-    killed.send_signal(signal.SIGKILL)
-    killed.wait()
-    assert 1 <= len(json.loads(state.read_text())["results"]) < 12
+    assert 1 <= killed_after_first_iteration(args, tmp_path / "killed") < 12
     embedded = (tmp_path / "killed" / "features.npz").stat().st_mtime_ns
     resumed = run_cli(*args, "--out", str(tmp_path / "killed"), "--resume")
     output = resumed.communicate(timeout=300)[0]
