@@ -101,7 +101,10 @@ def simulate(
     step: Annotated[int, typer.Option(help="Galaxies acquired per iteration.", min=1)] = 256,
     iterations: Annotated[int, typer.Option(help="Train-evaluate-acquire rounds.", min=1)] = 20,
     repeats: Annotated[int, typer.Option(help="Independent repeats (new initial set each).", min=1)] = 4,
-    strategies: Annotated[str, typer.Option(help="Comma-separated strategies to compare; each against random.")]
+    strategies: Annotated[str, typer.Option(help="Comma-separated strategies to compare, each against random: "
+                                                 "those of `galzoo acquire`, and with --representation epig "
+                                                 "(expected information about the pool's predictions; "
+                                                 "Bickford Smith et al. 2023).")]
     = "bald,random",
     epochs: Annotated[int, typer.Option(help="Images without --steps: training epochs per iteration (the best "
                                              "validation epoch is kept).", min=1)] = 10,
@@ -110,6 +113,9 @@ def simulate(
                                               min=1)] = None,
     hidden: Annotated[int, typer.Option(help="With --representation: units of a ReLU layer before the head's "
                                              "MC dropout (0: a linear head).", min=0)] = 0,
+    ensemble: Annotated[int, typer.Option(help="With --representation: train this many heads side by side and "
+                                               "use them as the posterior samples (a deep ensemble, Beluch et "
+                                               "al. 2018) instead of MC dropout (1).", min=1)] = 1,
     image_size: Annotated[int, typer.Option(help="Model input size (64 runs on a CPU; 128 is the paper's).",
                                             min=16)] = 128,
     batch_size: Annotated[int, typer.Option(help="Training batch size.", min=1)] = 64,
@@ -147,7 +153,7 @@ def simulate(
                               epochs=epochs, steps=steps, image_size=image_size, batch_size=batch_size,
                               passes=passes, tta=tta, warm_start=warm_start, min_votes=min_votes,
                               representation=representation, hidden=hidden, tree_votes=tree_votes,
-                              learning_rate=learning_rate, seed=seed)
+                              ensemble=ensemble, learning_rate=learning_rate, seed=seed)
     stages = [("campaign", "iterations"), *([("embedding the records", "galaxies")] if representation else [])]
     with counting_stages(*stages) as (progress, *embedding):
         summary = run_campaign(data, out, options, resume, overwrite, progress, *embedding)

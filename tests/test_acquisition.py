@@ -13,7 +13,14 @@ import pytest
 from scipy.stats import binom
 
 from galzoo_tf.active.acquire import AcquireOptions, RunningTop, acquire, labelled_ids, read_exclusions
-from galzoo_tf.active.scores import Scorer, mutual_information, predictive_entropy, random_scores, rho_variance
+from galzoo_tf.active.scores import (
+    Scorer,
+    expected_predictive_information_gain,
+    mutual_information,
+    predictive_entropy,
+    random_scores,
+    rho_variance,
+)
 from galzoo_tf.data.inputs import RecordSource
 from galzoo_tf.errors import BadInputError
 from galzoo_tf.tasks.registry import load_model
@@ -41,15 +48,46 @@ def test_mutual_information_matches_a_direct_computation():
                                    atol=1e-12)
 
 
+def direct_epig(rho: np.ndarray, n: int, target_rho: np.ndarray) -> np.ndarray:
+    """I[k; y*] from the joint table p(k, y*) = mean_t Bin(k | n, rho_t) Bernoulli(y* | rho*_t), written out."""
+    values = []
+    for samples in rho:
+        pmf = np.array([binom.pmf(np.arange(n + 1), n, r) for r in samples])  # (T, k)
+        per_target = []
+        for target in target_rho:
+            joint = np.stack([(pmf * (1 - target)[:, None]).mean(0), (pmf * target[:, None]).mean(0)], axis=1)
+            outer = joint.sum(1, keepdims=True) * joint.sum(0, keepdims=True)
+            mask = joint > 0
+            per_target.append((joint[mask] * np.log(joint[mask] / outer[mask])).sum())
+        values.append(np.mean(per_target))
+    return np.array(values)
+
+
+def test_epig_matches_a_direct_computation_and_never_exceeds_bald():
+    rng = np.random.default_rng(5)
+    rho, targets = rng.beta(0.7, 1.5, size=(9, 20)), rng.beta(0.7, 1.5, size=(4, 20))
+    for n in (1, 6):
+        epig = expected_predictive_information_gain(rho, n, targets)
+        np.testing.assert_allclose(epig, direct_epig(rho, n, targets), rtol=1e-9, atol=1e-12)
+        assert (epig <= mutual_information(rho, n) + 1e-12).all()  # y* depends on k only through the weights
+    votes = np.array([0, 3, 0, 5, 2, 1, 0, 4, 6])
+    assert (expected_predictive_information_gain(rho, votes, targets)[votes == 0] == 0).all()
+    unshared = np.broadcast_to(targets.mean(axis=1, keepdims=True), targets.shape)  # the targets' rho never vary
+    np.testing.assert_allclose(expected_predictive_information_gain(rho, 6, unshared), 0, atol=1e-12)
+
+
 def test_chunked_scoring_equals_scoring_all_galaxies_at_once(monkeypatch):
     from galzoo_tf.active import scores
 
     rho = np.random.default_rng(2).beta(0.7, 1.5, size=(50, 30))
+    targets = np.random.default_rng(4).beta(0.7, 1.5, size=(5, 30))
     votes = np.random.default_rng(3).integers(0, 45, size=50)
-    whole = mutual_information(rho, votes), predictive_entropy(rho, votes)
-    monkeypatch.setattr(scores, "SCORE_CHUNK_VALUES", 7 * 30 * 45)  # chunks of 7 galaxies
+    whole = (mutual_information(rho, votes), predictive_entropy(rho, votes),
+             expected_predictive_information_gain(rho, votes, targets))
+    monkeypatch.setattr(scores, "SCORE_CHUNK_VALUES", 7 * 35 * 45)  # chunks of 7 to 8 galaxies
     np.testing.assert_allclose(mutual_information(rho, votes), whole[0], rtol=1e-13)  # sums of other lengths
     np.testing.assert_allclose(predictive_entropy(rho, votes), whole[1], rtol=1e-13)
+    np.testing.assert_allclose(expected_predictive_information_gain(rho, votes, targets), whole[2], rtol=1e-12)
 
 
 def test_per_galaxy_votes_score_each_galaxy_at_its_own_n_and_zero_where_never_asked():
@@ -171,6 +209,8 @@ def test_acquire_never_picks_labelled_or_excluded_galaxies(tiny_bar, tiny_pool, 
         acquire(model, RecordSource(records), tmp_path / "none.csv", options, labelled)
     with pytest.raises(BadInputError, match="--n"):
         acquire(model, RecordSource(tiny_pool), tmp_path / "big.csv", AcquireOptions(n=49), excluded)
+    with pytest.raises(BadInputError, match="shared across galaxies"):  # the CNN's masks are per galaxy
+        acquire(model, RecordSource(tiny_pool), tmp_path / "epig.csv", replace(options, strategy="epig"), excluded)
 
 
 def test_acquire_from_python_refuses_labelled_galaxies_by_itself(tiny_bar, tiny_pool, tmp_path):

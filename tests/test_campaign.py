@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -149,3 +150,29 @@ def test_fixed_steps_train_exactly_that_many_steps_on_images_and_on_features(tin
         model = campaign.learner.build(0, None)
         campaign.learner.fit(model, campaign._subset(np.arange(len(campaign.pool.ids)) < 24), 0)
         assert int(model.optimizer.iterations.numpy()) == 7
+
+
+def test_head_samples_share_weights_across_galaxies_and_an_ensemble_campaign_scores_epig(tiny_bar, tiny_trunk,
+                                                                                          tmp_path):
+    options = CampaignOptions(initial=24, step=12, iterations=2, repeats=1, steps=10, batch_size=16, passes=5,
+                              representation=str(tiny_trunk), hidden=8)
+    campaign = Campaign(tiny_bar[0], tmp_path / "dropout", options)
+    learner, pool = campaign.learner, campaign.pool
+    model = learner.build(0, None)
+    learner.features["train"][pool.indices[1]] = learner.features["train"][pool.indices[0]]  # a twin galaxy
+    samples = learner.logits(model, "train", pool, 3)
+    assert samples.shape == (len(pool.ids), 5, 1) and np.ptp(samples[0], axis=0).max() > 0  # the passes differ
+    np.testing.assert_array_equal(samples[0], samples[1])  # pass t is one weight sample for every galaxy
+    odd = np.arange(len(pool.ids)) % 2 == 1
+    np.testing.assert_allclose(learner.logits(model, "train", campaign._subset(odd), 3), samples[odd], rtol=1e-6)
+
+    ensemble = Campaign(tiny_bar[0], tmp_path / "ensemble",
+                        replace(options, ensemble=3, strategies=("epig", "random")))
+    members = ensemble.learner.logits(ensemble.learner.build(0, None), "test", ensemble.test, 0)
+    assert members.shape == (len(ensemble.test.ids), 3, 1) and np.ptp(members, axis=1).min() > 0  # 3 other heads
+    summary = ensemble.run()
+    assert summary["label_savings"]["epig"]["metric"] == "rmse_truth"
+    with pytest.raises(BadInputError, match="shared across galaxies"):
+        CampaignOptions(strategies=("epig", "random")).check()
+    with pytest.raises(BadInputError, match="--ensemble"):
+        CampaignOptions(ensemble=3).check()

@@ -20,7 +20,7 @@ import pandas as pd
 import tensorflow as tf
 
 from galzoo_tf import __version__
-from galzoo_tf.active.scores import Scorer
+from galzoo_tf.active.scores import JOINT, Scorer
 from galzoo_tf.catalogues.formats import provenance_path
 from galzoo_tf.data.inputs import FolderSource, ImageInputs, Partition, RecordSource, partitions
 from galzoo_tf.engine import LOCAL, Engine, EngineSpec, Starter, running, worker_cache
@@ -135,6 +135,10 @@ def _scorer(model: VoteModel, options: AcquireOptions) -> Scorer:
     """The strategy's scorer at each galaxy's expected N from the tree (a whole-tree model), else one N."""
     heads = model.heads
     names = [h.question for h in heads]
+    if options.strategy in JOINT:
+        raise BadInputError("bad option", f"--strategy {options.strategy}: it needs weight samples shared across "
+                                          "galaxies, which a vote CNN's per-galaxy dropout masks are not; it runs "
+                                          "in `galzoo acquire simulate --representation` (docs/acquisition.md)")
     if options.question is not None and options.question not in names:
         raise BadInputError("bad option", f"--question {options.question}: the model answers {', '.join(names)}")
     votes = {h.question: options.total_votes or model.total_votes(h) for h in heads}

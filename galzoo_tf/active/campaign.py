@@ -43,7 +43,7 @@ from galzoo_tf.active.learners import (
 )
 from galzoo_tf.active.reach import expected_votes
 from galzoo_tf.active.report import ACQUIRED_FIGURE, RMSE_FIGURE, write_report
-from galzoo_tf.active.scores import STRATEGIES, Scorer
+from galzoo_tf.active.scores import JOINT, STRATEGIES, Scorer
 from galzoo_tf.data.inputs import RecordSource
 from galzoo_tf.data.records import read_manifest
 from galzoo_tf.errors import BadInputError
@@ -60,6 +60,7 @@ from galzoo_tf.training.config import TrainConfig
 STATE, RESULTS, ACQUIRED, SUMMARY = "state.json", "results.csv", "acquired.csv", "summary.json"
 SPLITS = ("train", "test", "val")  # pool, fixed test set, validation (best epoch of image learners)
 HEAD_STEPS = 1000  # per iteration, a head on features trained from scratch
+EPIG_TARGETS = 128  # target galaxies per EPIG acquisition: a sample of the pool, the distribution predicted for
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,7 @@ class CampaignOptions:
     representation: str | None = None  # a vote model directory or "base": train heads on its trunk's features
     hidden: int = 0  # features: units of a hidden ReLU layer before the MC dropout (0: a linear head)
     tree_votes: bool | None = None  # features: N from the representation's tree (default: when it can)
+    ensemble: int = 1  # features: heads trained side by side, their members the samples (1: MC dropout)
     seed: int = 0
 
     def training(self) -> TrainConfig:
@@ -106,8 +108,15 @@ class CampaignOptions:
                 raise BadInputError("bad option", f"--{name.replace('_', '-')} must be at least 1")
         if self.steps is not None and self.steps < 1:
             raise BadInputError("bad option", "--steps must be at least 1")
-        if self.representation is None and (self.hidden or self.tree_votes):
-            raise BadInputError("bad option", "--hidden and --tree-votes apply with --representation")
+        if self.ensemble < 1:
+            raise BadInputError("bad option", "--ensemble must be at least 1")
+        if self.representation is None and (self.hidden or self.tree_votes or self.ensemble > 1):
+            raise BadInputError("bad option", "--hidden, --tree-votes and --ensemble apply with --representation")
+        joint = sorted(set(self.strategies) & set(JOINT))
+        if joint and self.representation is None:
+            raise BadInputError("bad option", f"{', '.join(joint)} needs weight samples shared across galaxies, "
+                                              "which the CNN's per-galaxy dropout masks are not: use "
+                                              "--representation")
 
 
 def lineage_seed(seed: int, repeat: int, stage: int) -> int:
@@ -170,9 +179,8 @@ class Campaign:
             return ImageLearner(self.data, self.head, self.training, augment_config(self.training, self.schema),
                                 self.val, options.epochs, options.steps, options.passes, options.tta), None
         features, reach_rho = self._features(progress)
-        learner = FeatureLearner(standardised(features), self.head, self.training,
-                                 self.representation.augmentation, options.steps or HEAD_STEPS, options.hidden,
-                                 options.passes)
+        learner = FeatureLearner(standardised(features), self.head, self.training, options.steps or HEAD_STEPS,
+                                 options.hidden, options.passes, options.ensemble)
         return learner, self._pool_votes(reach_rho)
 
     def _ancestors(self) -> list[str]:
@@ -324,9 +332,17 @@ class Campaign:
         scorer = Scorer(strategy, [self.head], {self.head.question: votes}, {}, seed)
         logits = np.zeros((len(candidates), 1, 1)) if strategy == "random" else \
             self.learner.logits(model, "train", table, seed)  # random needs no samples
-        scores = scorer(logits, table.indices)
+        targets = self.learner.logits(model, "train", self._targets(seed), seed) if strategy in JOINT else None
+        scores = scorer(logits, table.indices, targets)
         order = np.lexsort((table.indices, -scores))  # highest first; ties by record order
         return candidates[order[:self.options.step]]
+
+    def _targets(self, seed: int) -> VoteTable:
+        """EPIG's target galaxies: ``EPIG_TARGETS`` drawn from the whole pool, the distribution predictions are for."""
+        rng = np.random.default_rng(seed)
+        return self._subset(np.isin(np.arange(len(self.pool.ids)),
+                                    rng.choice(len(self.pool.ids), min(EPIG_TARGETS, len(self.pool.ids)),
+                                               replace=False)))
 
     def _total_votes(self, labelled: np.ndarray) -> int:
         """N for BALD: the mean N of the labelled galaxies (the expected responses)."""

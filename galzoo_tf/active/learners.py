@@ -23,7 +23,7 @@ from galzoo_tf.data.inputs import RecordSource
 from galzoo_tf.fileio import replaced_atomically
 from galzoo_tf.models import MCDropout
 from galzoo_tf.tasks.votes.heads import BinomialHead
-from galzoo_tf.tasks.votes.loss import negative_log_likelihood
+from galzoo_tf.tasks.votes.loss import MemberVoteLoss, negative_log_likelihood
 from galzoo_tf.tasks.votes.model import VoteModel
 from galzoo_tf.tasks.votes.posterior import DROPOUT_LAYER, LOGITS_LAYER, Sampler
 from galzoo_tf.tasks.votes.targets import VoteTable, vote_dataset
@@ -98,38 +98,64 @@ class ImageLearner:
         return None
 
 
-def feature_head(width: int, outputs: int, dropout: float, hidden: int) -> keras.Model:
-    """features -> [Dense(hidden, relu)] -> MC dropout -> logits: the vote CNN's head on a frozen trunk, named
-    as the Sampler expects."""
+def feature_head(width: int, outputs: int, dropout: float, hidden: int, members: int = 1) -> keras.Model:
+    """features -> [Dense(hidden, relu)] -> dropout -> logits: the vote CNN's head on a frozen trunk; or, with
+    ``members`` > 1, that many such heads side by side, logits (galaxies, members, outputs), each trained with
+    dropout and predicting without (an ensemble, Beluch et al. 2018)."""
     inputs = keras.Input((width,), name="features")
-    x = keras.layers.Dense(hidden, activation="relu", name="hidden")(inputs) if hidden else inputs
-    x = MCDropout(dropout, name=DROPOUT_LAYER)(x)
-    return keras.Model(inputs, keras.layers.Dense(outputs, dtype="float32", name=LOGITS_LAYER)(x),
-                       name="feature_head")
+
+    def branch(suffix: str) -> keras.KerasTensor:
+        x = keras.layers.Dense(hidden, activation="relu", name=f"hidden{suffix}")(inputs) if hidden else inputs
+        x = MCDropout(dropout, name=f"{DROPOUT_LAYER}{suffix}")(x)
+        return keras.layers.Dense(outputs, dtype="float32", name=f"{LOGITS_LAYER}{suffix}")(x)
+
+    if members == 1:
+        return keras.Model(inputs, branch(""), name="feature_head")
+    stacked = keras.layers.Concatenate(axis=1)([keras.layers.Reshape((1, outputs))(branch(f"_{m}"))
+                                                for m in range(members)])
+    return keras.Model(inputs, stacked, name="feature_ensemble")
+
+
+def shared_dropout_logits(model: keras.Model, features: tf.Tensor, passes: int, seed: int) -> tf.Tensor:
+    """MC dropout logits (galaxies, passes, outputs) where pass t drops the same units for every galaxy: one weight
+    sample per pass for the whole pool, as joint scores such as EPIG need (and what Gal & Ghahramani's
+    weights posterior means); the masks depend only on (seed, pass), so any batching gives the same samples."""
+    dropout, output = model.get_layer(DROPOUT_LAYER), model.get_layer(LOGITS_LAYER)
+    hidden = keras.Model(model.inputs, dropout.input)(features, training=False)
+    keep = tf.random.stateless_uniform([passes, hidden.shape[-1]], [seed, 1]) >= dropout.rate
+    masks = tf.cast(keep, tf.float32) / (1 - dropout.rate)
+    return tf.einsum("gw,tw,wo->gto", tf.cast(hidden, tf.float32), masks, output.kernel) + output.bias
 
 
 @dataclass
 class FeatureLearner:
-    """An MC-dropout head trained from scratch for exactly ``steps`` steps on the labelled galaxies' features.
+    """An MC-dropout head (or an ensemble of ``members`` heads) trained from scratch for exactly ``steps`` steps on
+    the labelled galaxies' features.
 
     ``features`` holds every record of each split, in record order, standardised by the pool's mean and spread
-    (no label is used for that); a table's ``indices`` pick its rows.
+    (no label is used for that); a table's ``indices`` pick its rows. Samples are drawn from weights shared by
+    every galaxy: the passes of MC dropout with shared masks, or the ensemble's members.
     """
 
     features: dict[str, np.ndarray]
     head: BinomialHead
     training: TrainConfig
-    augmentation: AugmentConfig  # the representation's: recorded with the samplers, never applied to features
     steps: int
     hidden: int
     passes: int
+    members: int = 1
 
     def build(self, seed: int, weights: Path | None) -> keras.Model:
         keras.utils.set_random_seed(seed)
-        model = feature_head(self.features["train"].shape[1], self.head.size, self.training.dropout, self.hidden)
+        model = feature_head(self.features["train"].shape[1], self.head.size, self.training.dropout, self.hidden,
+                             self.members)
         if weights is not None:
             model.load_weights(weights)
-        return compile_votes(model, self.training, jit=False)
+        if self.members == 1:
+            return compile_votes(model, self.training, jit=False)
+        model.compile(optimizer=keras.optimizers.Adam(self.training.learning_rate), loss=MemberVoteLoss(),
+                      jit_compile=False)
+        return model
 
     def fit(self, model: keras.Model, labelled: VoteTable, seed: int) -> float:
         rows = self.features["train"][labelled.indices]
@@ -139,16 +165,20 @@ class FeatureLearner:
         return float(history["loss"][-1])
 
     def logits(self, model: keras.Model, split: str, wanted: VoteTable, seed: int) -> np.ndarray:
-        sampler = Sampler(model, self.augmentation, self.passes, False, seed)
         chunks = []
         for start in range(0, len(wanted.ids), 8192):
-            indices = wanted.indices[start:start + 8192]
-            hidden = sampler.trunk(tf.constant(self.features[split][indices]), training=False)
-            chunks.append(sampler.logits_from_features(tf.repeat(hidden, self.passes, axis=0), indices).numpy())
-        return np.concatenate(chunks) if chunks else np.zeros((0, self.passes, self.head.size), np.float32)
+            rows = tf.constant(self.features[split][wanted.indices[start:start + 8192]])
+            chunks.append((model(rows, training=False) if self.members > 1 else
+                           shared_dropout_logits(model, rows, self.passes, seed)).numpy())
+        samples = self.members if self.members > 1 else self.passes
+        return np.concatenate(chunks) if chunks else np.zeros((0, samples, self.head.size), np.float32)
 
     def loss(self, model: keras.Model, split: str, table: VoteTable, seed: int) -> float:
+        """Mean test NLL of the deterministic prediction: dropout off, or the members' mean rho."""
         logits = model(tf.constant(self.features[split][table.indices]), training=False)
+        if self.members > 1:
+            logits = tf.math.log(tf.reduce_mean(tf.sigmoid(logits), axis=1)) - \
+                tf.math.log(tf.reduce_mean(tf.sigmoid(-logits), axis=1))
         return float(tf.reduce_mean(negative_log_likelihood(tf.constant(table.targets), logits)))
 
     def batch_similarity(self, picked: np.ndarray) -> float:

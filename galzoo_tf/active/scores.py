@@ -6,7 +6,9 @@ exactly over k = 0..N with the T MC dropout samples rho_t: high when the samples
 confident but disagree. Baselines: predictive entropy H[<Bin>] (high also when every sample
 is unsure), the variance of rho over samples, and random (keyed by galaxy, so it does not
 depend on batching). Power BALD draws the batch with odds BALD^beta instead of taking the top n
-(Kirsch et al. 2023), against the redundancy of top-n batches (Kirsch et al. 2019).
+(Kirsch et al. 2023), against the redundancy of top-n batches (Kirsch et al. 2019). EPIG
+(Bickford Smith et al. 2023) scores the information a label gives about the predictions at
+target galaxies rather than about the weights; it needs weight samples shared across galaxies.
 
 For a model with several outputs the score is the sum over outputs: over the answers of a
 question with more than two (one-vs-rest binomials, as the model is trained), and over
@@ -28,7 +30,8 @@ from galzoo_tf.errors import BadInputError
 from galzoo_tf.schema import Schema
 from galzoo_tf.tasks.votes.heads import BinomialHead
 
-STRATEGIES = ("bald", "power-bald", "entropy", "variance", "random")
+STRATEGIES = ("bald", "power-bald", "epig", "entropy", "variance", "random")
+JOINT = ("epig",)  # strategies that need weight samples shared across galaxies, and target galaxies
 POWER_EXPONENT = 1.0  # beta of stochastic power acquisition; Kirsch et al. (2023) find 1 a robust default
 
 
@@ -51,12 +54,11 @@ def _log_choose(total_votes: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np.
     return np.where(possible, gammaln(n + 1) - gammaln(k + 1) - gammaln(remaining + 1), 0.0), possible
 
 
-def _information_terms(rho: np.ndarray, total_votes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """H[<Bin(k | N, rho_t)>] and <H[Bin(k | N, rho_t)]> per galaxy, exact over k.
+def _pmf(rho: np.ndarray, total_votes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Bin(k | N, rho_t) (galaxies, T, max N + 1) and log C(N, k) (galaxies, max N + 1), exact over k.
 
     log Bin(k | N, rho) = log C(N, k) + N log(1 - rho) + k log(rho / (1 - rho)) is built in place as one
-    (galaxies, T, k) array and exponentiated once; each sample's entropy then needs only its pmf against
-    log C(N, k), since -E[log p] = -E[log C(N, k)] - N rho log rho - N (1 - rho) log(1 - rho).
+    array and exponentiated once.
     """
     k = np.arange(int(total_votes.max()) + 1, dtype=np.float64)
     log_choose, possible = _log_choose(total_votes, k)
@@ -67,15 +69,44 @@ def _information_terms(rho: np.ndarray, total_votes: np.ndarray) -> tuple[np.nda
     pmf += (n * log_rest)[..., None]
     pmf += np.where(possible, log_choose, -np.inf)[:, None, :]
     np.exp(pmf, out=pmf)
-    expected_entropy = -(np.einsum("gtk,gk->gt", pmf, log_choose) + n * (rho * log_rho + (1 - rho) * log_rest))
+    return pmf, log_choose
+
+
+def _information_terms(rho: np.ndarray, total_votes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """H[<Bin(k | N, rho_t)>] and <H[Bin(k | N, rho_t)]> per galaxy, exact over k.
+
+    Each sample's entropy needs only its pmf against log C(N, k), since
+    -E[log p] = -E[log C(N, k)] - N rho log rho - N (1 - rho) log(1 - rho).
+    """
+    pmf, log_choose = _pmf(rho, total_votes)
+    n = total_votes.astype(np.float64)[:, None]
+    rho = np.clip(np.asarray(rho, np.float64), RHO_FLOOR, 1 - RHO_FLOOR)
+    expected_entropy = -(np.einsum("gtk,gk->gt", pmf, log_choose) + n * (xlogy(rho, rho) + xlogy(1 - rho, 1 - rho)))
     return _entropy(pmf.mean(axis=1)), expected_entropy.mean(axis=1)
 
 
+def _predictive_information(rho: np.ndarray, total_votes: np.ndarray, target_rho: np.ndarray) -> np.ndarray:
+    """Mean over target galaxies x* of I[k; y* | x, x*] = H[k] + H[y*] - H[k, y*] per galaxy x, where y* is one
+    volunteer's answer at x* and both come from the same weight samples rho_t (x) and target_rho (x*, t)."""
+    pmf, _ = _pmf(rho, total_votes)
+    yes = np.clip(np.asarray(target_rho, np.float64), RHO_FLOOR, 1 - RHO_FLOOR)  # (targets, T)
+    marginal = pmf.mean(axis=1)  # p(k | x)
+    joint_yes = np.einsum("gtk,mt->gkm", pmf, yes, optimize=True) / yes.shape[1]  # p(k, y* = 1 | x, x*)
+    joint_no = marginal[..., None] - joint_yes
+    np.clip(joint_no, 0.0, None, out=joint_no)  # >= 0 up to rounding
+    joint_entropy = -(xlogy(joint_yes, joint_yes) + xlogy(joint_no, joint_no)).sum(axis=1)  # (galaxies, targets)
+    target_mean = yes.mean(axis=1)
+    target_entropy = -(xlogy(target_mean, target_mean) + xlogy(1 - target_mean, 1 - target_mean))
+    information = _entropy(marginal)[:, None] + target_entropy[None, :] - joint_entropy
+    return np.maximum(information, 0.0).mean(axis=1)
+
+
 def _chunked(term: Callable[[np.ndarray, np.ndarray], np.ndarray], rho: np.ndarray,
-             total_votes: int | np.ndarray) -> np.ndarray:
-    """``term`` over galaxies in chunks of bounded size: memory does not grow with the number of galaxies."""
+             total_votes: int | np.ndarray, targets: int = 0) -> np.ndarray:
+    """``term`` over galaxies in chunks of bounded size: memory does not grow with the number of galaxies
+    (each galaxy holds T + ``targets`` values per possible k)."""
     votes = np.broadcast_to(np.asarray(total_votes, np.int64), (len(rho),))
-    per_galaxy = rho.shape[1] * (int(votes.max(initial=0)) + 1)
+    per_galaxy = (rho.shape[1] + targets) * (int(votes.max(initial=0)) + 1)
     step = max(1, SCORE_CHUNK_VALUES // per_galaxy)
     return np.concatenate([term(rho[i:i + step], votes[i:i + step]) for i in range(0, len(rho), step)] or
                           [np.zeros(0)])
@@ -99,6 +130,18 @@ def mutual_information(rho: np.ndarray, total_votes: int | np.ndarray) -> np.nda
         return np.maximum(mixture_entropy - expected_entropy, 0.0)  # >= 0 up to rounding
 
     return _chunked(information, rho, total_votes)
+
+
+def expected_predictive_information_gain(rho: np.ndarray, total_votes: int | np.ndarray,
+                                         target_rho: np.ndarray) -> np.ndarray:
+    """EPIG (Bickford Smith et al. 2023): how much labelling x tells, on average, about one volunteer's answer at
+    target galaxies x* drawn from the pool, I[k; y* | x, x*] exact over k; rho is (galaxies, T) and target_rho
+    (targets, T), sample t of both from the same weights (shared dropout masks, or one ensemble member).
+
+    Unlike BALD it ignores what the weights disagree on that no target galaxy needs.
+    """
+    target_rho = np.asarray(target_rho, np.float64)
+    return _chunked(lambda r, n: _predictive_information(r, n, target_rho), rho, total_votes, len(target_rho))
 
 
 def rho_variance(rho: np.ndarray, total_votes: int) -> np.ndarray:
@@ -156,16 +199,31 @@ class Scorer:
             raise BadInputError("bad option", f"--strategy must be one of {', '.join(STRATEGIES)}, "
                                               f"not {self.strategy!r}")
 
-    def __call__(self, logits: np.ndarray, indices: np.ndarray) -> np.ndarray:
-        """(galaxies, passes, outputs) logits -> (galaxies,) scores; higher = label sooner."""
+    def __call__(self, logits: np.ndarray, indices: np.ndarray, target_logits: np.ndarray | None = None) -> np.ndarray:
+        """(galaxies, passes, outputs) logits -> (galaxies,) scores; higher = label sooner. EPIG also needs the
+        (targets, passes, outputs) logits of target galaxies, pass t from the same weights as the galaxies'."""
         if self.strategy == "random":
             return random_scores(self.seed, indices)
-        score = PER_OUTPUT[self.strategy]
-        outputs = tf.convert_to_tensor(logits, tf.float32)
-        rho = {head.question: head.rho(outputs).numpy() for head in self.heads}  # (galaxies, passes, answers)
+        if self.strategy in JOINT and target_logits is None:
+            raise ValueError(f"{self.strategy} needs the logits of target galaxies")
+        rho, targets = self._rho(logits), self._rho(target_logits)
         votes = self.galaxy_votes(rho)
         total = np.zeros(len(logits))
         for head in (h for h in self.heads if not self.scored or h.question in self.scored):
-            per_answer = sum(score(rho[head.question][..., a], votes[head.question]) for a in range(head.size))
-            total += (1.0 if self.tree else self.weights.get(head.question, 1.0)) * per_answer
+            q = head.question
+            per_answer = sum(self._score(rho[q][..., a], votes[q], None if targets is None else targets[q][..., a])
+                             for a in range(head.size))
+            total += (1.0 if self.tree else self.weights.get(q, 1.0)) * per_answer
         return power_keys(total, self.power, self.seed, indices) if self.strategy == "power-bald" else total
+
+    def _rho(self, logits: np.ndarray | None) -> dict[str, np.ndarray] | None:
+        """Per question, rho (galaxies, passes, answers) from the logits."""
+        if logits is None:
+            return None
+        outputs = tf.convert_to_tensor(logits, tf.float32)
+        return {head.question: head.rho(outputs).numpy() for head in self.heads}
+
+    def _score(self, rho: np.ndarray, votes: int | np.ndarray, target_rho: np.ndarray | None) -> np.ndarray:
+        if self.strategy in JOINT:
+            return expected_predictive_information_gain(rho, votes, target_rho)
+        return PER_OUTPUT[self.strategy](rho, votes)

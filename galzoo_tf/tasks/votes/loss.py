@@ -36,3 +36,15 @@ class BinomialVoteLoss(keras.losses.Loss):
 
     def call(self, y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
         return negative_log_likelihood(y_true, y_pred)
+
+
+@keras.saving.register_keras_serializable(package="galzoo")
+class MemberVoteLoss(keras.losses.Loss):
+    """Keras loss for an ensemble's logits (galaxies, members, outputs): each member's binomial negative
+    log-likelihood, averaged over members, so every member learns from the votes alone, independently."""
+
+    def __init__(self, name: str = "member_vote_loss", **kwargs) -> None:
+        super().__init__(name=name, **kwargs)
+
+    def call(self, y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
+        return tf.reduce_mean(negative_log_likelihood(y_true[:, None, :], y_pred), axis=-1)
