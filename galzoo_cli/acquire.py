@@ -104,7 +104,7 @@ def simulate(
     strategies: Annotated[str, typer.Option(help="Comma-separated strategies to compare, each against random: "
                                                  "those of `galzoo acquire`, and with --representation epig "
                                                  "(expected information about the pool's predictions; "
-                                                 "Bickford Smith et al. 2023).")]
+                                                 "Bickford Smith et al. 2023) and power-epig.")]
     = "bald,random",
     epochs: Annotated[int, typer.Option(help="Images without --steps: training epochs per iteration (the best "
                                              "validation epoch is kept).", min=1)] = 10,

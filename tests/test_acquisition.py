@@ -76,6 +76,24 @@ def test_epig_matches_a_direct_computation_and_never_exceeds_bald():
     np.testing.assert_allclose(expected_predictive_information_gain(rho, 6, unshared), 0, atol=1e-12)
 
 
+def test_the_scorer_gives_epig_from_target_samples_and_power_epig_draws_with_its_odds():
+    from galzoo_tf.schema import load_schema
+    from galzoo_tf.tasks.votes.heads import heads_for
+
+    bar = heads_for(load_schema("gz2"), ["bar"])
+    rng = np.random.default_rng(8)
+    assert bar[0].size == 1  # a yes/no question: one logit, rho of "yes"
+    logits, targets, indices = rng.normal(0, 2, (60, 16, 1)), rng.normal(0, 2, (8, 16, 1)), np.arange(60)
+    epig = Scorer("epig", bar, {"bar": 12}, {})(logits, indices, targets)
+    by_hand = expected_predictive_information_gain(1 / (1 + np.exp(-logits[..., 0])), 12,
+                                                   1 / (1 + np.exp(-targets[..., 0])))
+    np.testing.assert_allclose(epig, by_hand, rtol=1e-5)
+    top = Scorer("power-epig", bar, {"bar": 12}, {}, seed=3, power=1e6)(logits, indices, targets)
+    np.testing.assert_array_equal(np.argsort(-top)[:10], np.argsort(-epig)[:10])
+    with pytest.raises(ValueError, match="target galaxies"):
+        Scorer("power-epig", bar, {"bar": 12}, {})(logits, indices)
+
+
 def test_chunked_scoring_equals_scoring_all_galaxies_at_once(monkeypatch):
     from galzoo_tf.active import scores
 

@@ -6,9 +6,10 @@ exactly over k = 0..N with the T MC dropout samples rho_t: high when the samples
 confident but disagree. Baselines: predictive entropy H[<Bin>] (high also when every sample
 is unsure), the variance of rho over samples, and random (keyed by galaxy, so it does not
 depend on batching). Power BALD draws the batch with odds BALD^beta instead of taking the top n
-(Kirsch et al. 2023), against the redundancy of top-n batches (Kirsch et al. 2019). EPIG
-(Bickford Smith et al. 2023) scores the information a label gives about the predictions at
-target galaxies rather than about the weights; it needs weight samples shared across galaxies.
+(Kirsch et al. 2023), against the redundancy of top-n batches (Kirsch et al. 2019); power EPIG
+draws with odds EPIG^beta. EPIG (Bickford Smith et al. 2023) scores the information a label
+gives about the predictions at target galaxies rather than about the weights; it needs weight
+samples shared across galaxies.
 
 For a model with several outputs the score is the sum over outputs: over the answers of a
 question with more than two (one-vs-rest binomials, as the model is trained), and over
@@ -30,8 +31,8 @@ from galzoo_tf.errors import BadInputError
 from galzoo_tf.schema import Schema
 from galzoo_tf.tasks.votes.heads import BinomialHead
 
-STRATEGIES = ("bald", "power-bald", "epig", "entropy", "variance", "random")
-JOINT = ("epig",)  # strategies that need weight samples shared across galaxies, and target galaxies
+STRATEGIES = ("bald", "power-bald", "epig", "power-epig", "entropy", "variance", "random")
+JOINT = ("epig", "power-epig")  # strategies that need weight samples shared across galaxies, and target galaxies
 POWER_EXPONENT = 1.0  # beta of stochastic power acquisition; Kirsch et al. (2023) find 1 a robust default
 
 
@@ -169,8 +170,7 @@ def power_keys(scores: np.ndarray, exponent: float, seed: int, indices: np.ndarr
         return exponent * np.log(scores) + gumbel
 
 
-PER_OUTPUT = {"bald": mutual_information, "power-bald": mutual_information, "entropy": predictive_entropy,
-              "variance": rho_variance}
+PER_OUTPUT = {"bald": mutual_information, "entropy": predictive_entropy, "variance": rho_variance}
 
 
 @dataclass(frozen=True)
@@ -214,7 +214,7 @@ class Scorer:
             per_answer = sum(self._score(rho[q][..., a], votes[q], None if targets is None else targets[q][..., a])
                              for a in range(head.size))
             total += (1.0 if self.tree else self.weights.get(q, 1.0)) * per_answer
-        return power_keys(total, self.power, self.seed, indices) if self.strategy == "power-bald" else total
+        return power_keys(total, self.power, self.seed, indices) if self.strategy.startswith("power-") else total
 
     def _rho(self, logits: np.ndarray | None) -> dict[str, np.ndarray] | None:
         """Per question, rho (galaxies, passes, answers) from the logits."""
@@ -226,4 +226,4 @@ class Scorer:
     def _score(self, rho: np.ndarray, votes: int | np.ndarray, target_rho: np.ndarray | None) -> np.ndarray:
         if self.strategy in JOINT:
             return expected_predictive_information_gain(rho, votes, target_rho)
-        return PER_OUTPUT[self.strategy](rho, votes)
+        return PER_OUTPUT[self.strategy.removeprefix("power-")](rho, votes)
