@@ -14,9 +14,10 @@ trained vote model that never learned the question, e.g. ``train --leave-out bar
 pool, test and validation galaxies are embedded once by its trunk (cached in the campaign
 folder) and each iteration trains only an MC-dropout head on the labelled features, from
 scratch, for exactly ``steps`` steps: the paper's protocol on a pretrained trunk, seconds
-per iteration. Its samples are weight samples shared by every galaxy (MC dropout with one mask
-per pass, or an ``ensemble`` of heads), so EPIG can score pool galaxies against target ones. When that model answers the questions before this one, each galaxy's N for
-BALD is the volunteers times its predicted chance of reaching the question. State is saved
+per iteration. Its samples are weight samples shared by every galaxy (MC dropout with one
+mask per pass, or an ``ensemble`` of heads), so EPIG can score pool galaxies against target
+ones. When that model answers the questions before this one, each galaxy's N for BALD is the
+volunteers times its predicted chance of reaching the question. State is saved
 after every iteration, so a killed campaign resumes at the last finished one.
 """
 
