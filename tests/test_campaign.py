@@ -45,6 +45,9 @@ def test_twice_as_fast_a_curve_saves_half_the_labels():
     report = summary(curves({"bald": 2e-4, "random": 1e-4}, noise=0.002), ["bald", "random"], seed=0)
     low, high = report["label_savings"]["bald"]["interval_90"]
     assert 0.3 < low <= report["label_savings"]["bald"]["savings"] <= high < 0.7
+    by_budget = report["savings_by_budget"]["bald"]
+    assert [row["new_labels"] for row in by_budget] == list(range(100, 800, 100))
+    assert all(row["savings"] == pytest.approx(0.5, abs=0.1) for row in by_budget)  # at every budget alike
     late = report["paired_differences"]["bald"][-1]
     assert late["new_labels"] == 700 and late["interval_90"][1] < 0  # bald is lower in every repeat by then
 

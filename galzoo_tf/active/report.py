@@ -67,6 +67,19 @@ def label_savings(results: pd.DataFrame, strategy: str = "bald", baseline: str =
     return best
 
 
+def savings_by_budget(results: pd.DataFrame, strategy: str, metric: str) -> list[dict]:
+    """At each budget b of random's campaign: the new labels ``strategy`` needs to reach the RMSE random's LOWESS
+    curve has at b, and 1 - that / b. Unlike ``label_savings`` (the best level) it reads every budget alike."""
+    xb, yb = smoothed(results[results["strategy"] == "random"], metric)
+    xa, ya = smoothed(results[results["strategy"] == strategy], metric)
+    rows = []
+    for budget, level in zip(xb[1:], yb[1:], strict=True):
+        needed = labels_to_reach(xa, ya, level)
+        rows.append({"new_labels": int(budget), metric: float(level), f"labels_{strategy}": needed,
+                     "savings": 1 - needed / budget if np.isfinite(needed) else float("nan")})
+    return rows
+
+
 def bootstrap_savings(results: pd.DataFrame, seed: int = 0, draws: int = BOOTSTRAP, **kwargs) -> np.ndarray:
     """Savings recomputed on repeats drawn with replacement (the same repeats for both strategies)."""
     repeats = np.sort(results["repeat"].unique())
@@ -125,8 +138,8 @@ def acquisition_diagnostics(results: pd.DataFrame, acquired: pd.DataFrame) -> di
 def summary(results: pd.DataFrame, strategies: list[str], seed: int,
             acquired: pd.DataFrame | None = None) -> dict:
     """Final RMSEs per strategy and, for every strategy against random, label savings with a 90 % interval
-    (on the RMSE against the true rho where the records have it, the primary metric; also against k/N) and
-    the paired per-budget differences."""
+    (on the RMSE against the true rho where the records have it, the primary metric; also against k/N), the
+    savings at each of random's budgets, and the paired per-budget differences."""
     last = results[results["iteration"] == results["iteration"].max()]
     metrics = [m for m in ("rmse_truth", "rmse") if m in results]
     report = {**{f"final_{m}": {s: float(last[last["strategy"] == s][m].mean()) for s in strategies}
@@ -140,6 +153,7 @@ def summary(results: pd.DataFrame, strategies: list[str], seed: int,
         if len(metrics) > 1:
             report["label_savings_observed"] = {s: savings_with_interval(results, s, "rmse", seed) for s in others}
         report["paired_differences"] = {s: paired_differences(results, s, metrics[0], seed) for s in others}
+        report["savings_by_budget"] = {s: savings_by_budget(results, s, metrics[0]) for s in others}
     return {**report, **acquisition_diagnostics(results, acquired if acquired is not None else pd.DataFrame())}
 
 
