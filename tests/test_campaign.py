@@ -52,6 +52,13 @@ def test_twice_as_fast_a_curve_saves_half_the_labels():
     assert late["new_labels"] == 700 and late["interval_90"][1] < 0  # bald is lower in every repeat by then
 
 
+def test_levels_a_curve_reaches_inside_the_first_step_are_not_savings():
+    results = curves({"bald": 1e-4, "random": 1e-4})
+    fast = results["strategy"] == "bald"
+    results.loc[fast & (results["new_labels"] > 0), "rmse"] = 0.1  # bald at its floor after one step
+    assert np.isnan(label_savings(results)["savings"])  # every level random reaches, bald "needs" < 100 labels
+
+
 def test_equal_strategies_save_nothing_much():
     report = summary(curves({"bald": 1e-4, "random": 1e-4}, noise=0.003, repeats=4, seed=3), ["bald", "random"],
                      seed=0)

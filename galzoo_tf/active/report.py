@@ -5,6 +5,9 @@ curves reach, n_s is the number of new labels strategy s needs to reach it; savi
 1 - n_bald / n_random. We report the largest over levels (with the level), as the paper
 does when it quotes "equal RMSE with 35-60 % fewer new labels", and a bootstrap interval
 that resamples whole repeats (paired: both strategies of a repeat share their initial set).
+Levels either curve reaches before the first acquisition step are skipped: every strategy has
+the same model at 0 new labels, and below the first step the curves are only LOWESS between it
+and the first measured step.
 """
 
 from __future__ import annotations
@@ -56,10 +59,10 @@ def label_savings(results: pd.DataFrame, strategy: str = "bald", baseline: str =
         return best  # a curve needs two numbers of labels (a campaign cut short, a resampled repeat)
     xa, ya = smoothed(ours, metric)
     xb, yb = smoothed(theirs, metric)
-    first_step = xb[1]  # below one acquisition step a ratio is noise
+    first_step = xb[1]  # below one acquisition step both curves are LOWESS between the shared start and step 1
     for level in np.linspace(max(ya.min(), yb.min()), min(ya.max(), yb.max()), levels):
         needed, needed_baseline = labels_to_reach(xa, ya, level), labels_to_reach(xb, yb, level)
-        if np.isfinite(needed) and needed_baseline >= first_step:
+        if np.isfinite(needed) and min(needed, needed_baseline) >= first_step:
             savings = 1 - needed / needed_baseline
             if not savings <= best["savings"]:  # also replaces the initial NaN
                 best = {"savings": savings, metric: float(level), f"labels_{strategy}": needed,
