@@ -341,10 +341,9 @@ class Campaign:
 
     def _targets(self, seed: int) -> VoteTable:
         """EPIG's target galaxies: ``EPIG_TARGETS`` drawn from the whole pool, the distribution predictions are for."""
-        rng = np.random.default_rng(seed)
-        return self._subset(np.isin(np.arange(len(self.pool.ids)),
-                                    rng.choice(len(self.pool.ids), min(EPIG_TARGETS, len(self.pool.ids)),
-                                               replace=False)))
+        chosen = np.zeros(len(self.pool.ids), bool)
+        chosen[np.random.default_rng(seed).choice(len(chosen), min(EPIG_TARGETS, len(chosen)), replace=False)] = True
+        return self._subset(chosen)
 
     def _total_votes(self, labelled: np.ndarray) -> int:
         """N for BALD: the mean N of the labelled galaxies (the expected responses)."""

@@ -116,15 +116,21 @@ def feature_head(width: int, outputs: int, dropout: float, hidden: int, members:
     return keras.Model(inputs, stacked, name="feature_ensemble")
 
 
-def shared_dropout_logits(model: keras.Model, features: tf.Tensor, passes: int, seed: int) -> tf.Tensor:
-    """MC dropout logits (galaxies, passes, outputs) where pass t drops the same units for every galaxy: one weight
-    sample per pass for the whole pool, as joint scores such as EPIG need (and what Gal & Ghahramani's
-    weights posterior means); the masks depend only on (seed, pass), so any batching gives the same samples."""
+def shared_dropout(model: keras.Model, passes: int, seed: int) -> Callable[[tf.Tensor], tf.Tensor]:
+    """features -> MC dropout logits (galaxies, passes, outputs) where pass t drops the same units for every galaxy:
+    one weight sample per pass for the whole pool, as joint scores such as EPIG need (and what Gal & Ghahramani's
+    weights posterior means); the masks depend only on (seed, pass), so any batching gives the same samples.
+    The trunk up to the dropout and the masks are built once, for every batch the function is called on."""
     dropout, output = model.get_layer(DROPOUT_LAYER), model.get_layer(LOGITS_LAYER)
-    hidden = keras.Model(model.inputs, dropout.input)(features, training=False)
-    keep = tf.random.stateless_uniform([passes, hidden.shape[-1]], [seed, 1]) >= dropout.rate
+    hidden = keras.Model(model.inputs, dropout.input)
+    keep = tf.random.stateless_uniform([passes, dropout.input.shape[-1]], [seed, 1]) >= dropout.rate
     masks = tf.cast(keep, tf.float32) / (1 - dropout.rate)
-    return tf.einsum("gw,tw,wo->gto", tf.cast(hidden, tf.float32), masks, output.kernel) + output.bias
+
+    def logits(features: tf.Tensor) -> tf.Tensor:
+        rows = tf.cast(hidden(features, training=False), tf.float32)
+        return tf.einsum("gw,tw,wo->gto", rows, masks, output.kernel) + output.bias
+
+    return logits
 
 
 @dataclass
@@ -165,11 +171,10 @@ class FeatureLearner:
         return float(history["loss"][-1])
 
     def logits(self, model: keras.Model, split: str, wanted: VoteTable, seed: int) -> np.ndarray:
-        chunks = []
-        for start in range(0, len(wanted.ids), 8192):
-            rows = tf.constant(self.features[split][wanted.indices[start:start + 8192]])
-            chunks.append((model(rows, training=False) if self.members > 1 else
-                           shared_dropout_logits(model, rows, self.passes, seed)).numpy())
+        sample = (lambda rows: model(rows, training=False)) if self.members > 1 else \
+            shared_dropout(model, self.passes, seed)
+        rows = self.features[split][wanted.indices]
+        chunks = [sample(tf.constant(rows[start:start + 8192])).numpy() for start in range(0, len(rows), 8192)]
         samples = self.members if self.members > 1 else self.passes
         return np.concatenate(chunks) if chunks else np.zeros((0, samples, self.head.size), np.float32)
 
