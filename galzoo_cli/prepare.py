@@ -232,6 +232,11 @@ def synthetic(
                                                        "together: their answer probabilities are drawn from "
                                                        "Dirichlet(rho / X). 0: plain multinomial votes.",
                                                   min=0)] = 0.0,
+    population: Annotated[str | None, typer.Option(
+        help="'gampen': Ghosh et al. (2022) Table 1, isolated Sérsic bulges and disks spanning L_B/L_T, R_e "
+             "0.1-5\" and flux 1e3-5e6 nJy uniformly (the hsc default); 'magnitude-limited': the GZ2-like sky "
+             "with bars, arms, rings, mergers and stars, sizes tied to magnitude (the sdss and decals "
+             "default).")] = None,
     *,
     records: Records,
 ) -> None:
@@ -241,6 +246,6 @@ def synthetic(
     """  # noqa: E501
     from galzoo_tf.data.prepare import prepare_synthetic
     summary = prepare_synthetic(n, out, records.options(), records.run(), survey=survey,
-                                overdispersion=overdispersion)
+                                overdispersion=overdispersion, population=population)
     _summarise(out, summary)
     report.print(f"montage of sample galaxies: {summary.montage}")

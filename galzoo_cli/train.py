@@ -29,8 +29,10 @@ def train(
                                                   "before every layer as GaMPEN).", min=0, max=0.95)] = None,
     learning_rate: Annotated[float, typer.Option(help="Adam learning rate (reduced x0.3 on plateau).",
                                                  min=0)] = 1e-3,
-    min_votes: Annotated[int, typer.Option(help="Train only on galaxies with at least this many votes N for the "
-                                                "question (Walmsley et al. 2019 use 10 for bar).", min=0)] = 1,
+    min_votes: Annotated[int | None, typer.Option(help="Train only on galaxies with at least this many votes N "
+                                                       "for the question (default: the question's cut in the "
+                                                       "tree, 10 for GZ2's bar as Walmsley et al. 2019, else 1).",
+                                                  min=0)] = None,
     architecture: Annotated[str, typer.Option(help="'paper' (the CNN of Walmsley et al. 2019) or 'efficientnet' "
                                                    "(EfficientNetB0 trunk, untrained; for GPUs).")] = "paper",
     colour: Annotated[bool, typer.Option("--colour/--greyscale", help="Keep colour channels (default: average to "
@@ -53,7 +55,8 @@ def train(
     width: Annotated[float, typer.Option(help="Parameters: GaMPEN's filters and units x WIDTH (1 = the paper's "
                                               "VGG-16; 0.125 with --image-size 64 trains on a CPU).",
                                          min=0.01, max=4)] = 1.0,
-    l2: Annotated[float, typer.Option(help="Parameters: L2 regularisation strength (GaMPEN: 1e-4).", min=0)] = 0.0,
+    l2: Annotated[float, typer.Option(help="Parameters: L2 regularisation strength lambda (GaMPEN's 1e-4).",
+                                      min=0)] = 1e-4,
     init_from: Annotated[Path | None, typer.Option(help="Fine-tune 'base' (the shipped base model) or this trained "
                                                         "model of the same task and input "
                                                         "size. Votes: its trunk, with a new head for each question "
@@ -67,6 +70,15 @@ def train(
                                                                "(default 0.1), so few labels adapt the "
                                                                "pretrained representation without wiping it.",
                                                           min=0, max=1)] = None,
+    dense_activation: Annotated[str | None, typer.Option(help="Votes, paper architecture: the 128-unit dense "
+                                                              "layer's activation, 'linear' (the paper's, the "
+                                                              "default) or 'relu' (galzoo's before it followed "
+                                                              "the paper); with "
+                                                              "--init-from, the source model's.")] = None,
+    head_link: Annotated[str, typer.Option(help="Votes: 'softmax' gives each question one softmax over its "
+                                                "answers (rho sum to 1, multinomial votes; the paper's 2-way "
+                                                "softmax); 'one-vs-rest' a sigmoid per answer (older galzoo "
+                                                "models).")] = "softmax",
     leave_out: Annotated[list[str] | None, typer.Option(help="With --question all: give these questions no head, "
                                                              "so the trunk never learns them (a representation "
                                                              "for active-learning campaigns on them); "
@@ -85,7 +97,8 @@ def train(
                          mixed_precision=mixed_precision, strategy=strategy, jit=jit, patience=patience,
                          width=width, l2=l2, init_from=str(init_from) if init_from else None,
                          freeze=tuple(freeze or ()), trunk_lr_factor=trunk_lr_factor,
-                         leave_out=tuple(leave_out or ()))
+                         leave_out=tuple(leave_out or ()), dense_activation=dense_activation,
+                         head_link=head_link)
     result = run(data, out, config, resume=resume, verbose=1 if sys.stdout.isatty() else 2)
     rows = [["galaxies (train / val)", f"{result.train_galaxies:,} / {result.val_galaxies:,}"],
             ["epochs run", str(result.epochs_run)],

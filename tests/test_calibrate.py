@@ -10,7 +10,16 @@ import pytest
 
 from galzoo_tf.errors import BadInputError
 from galzoo_tf.tasks.registry import load_model
-from galzoo_tf.tasks.votes.calibrate import CalibrateOptions, calibrate, calibration_score
+from galzoo_tf.tasks.votes.calibrate import (
+    CalibrateOptions,
+    Scored,
+    calibrate,
+    calibration_score,
+    most_confident,
+    outcomes,
+    rho_samples,
+    sample_split,
+)
 
 PAPER_KEYS = ("0.02", "0.05", "0.10", "0.20")
 
@@ -37,8 +46,11 @@ def test_report_has_the_paper_keys_truth_metrics_and_figures(model_copy, tmp_pat
                                                                    / actual)
     assert set(saved["truth"]["coverage_error"]["mc"]) == set(PAPER_KEYS)
     assert saved["rmse"]["noise_floor"] > 0 and saved["rmse"]["noise_floor_from"] == "true rho"
-    assert {"coverage.png", "posteriors.png", "distributions.png", "roc-bar.png", "confusion-bar.png"} == \
-        set(saved["figures"])
+    assert {"coverage.png", "posteriors.png", "distributions.png", "roc-bar.png", "confusion-bar.png",
+            "roc-bar-confident.png", "confusion-bar-confident.png"} == set(saved["figures"])
+    confident = saved["majority"]["bar"]["most_confident"]
+    assert 0 < confident["galaxies"] < saved["majority"]["bar"]["all"]["galaxies"]
+    assert 0 <= confident["accuracy"] <= 1
     assert all((tmp_path / "report" / name).stat().st_size > 1000 for name in saved["figures"])
 
 
@@ -100,3 +112,25 @@ def test_bad_requests_are_clear(model_copy, tmp_path):
     with pytest.raises(BadInputError, match=r"\[0, 1\)"):
         calibrate(load_model(model_dir, "votes"), records, tmp_path / "r", CalibrateOptions(passes=2,
                                                                                       tune_dropout=(1.5,)))
+
+
+def test_single_network_column_equals_mc_when_every_pass_is_the_same_network(tiny_bar):
+    """Dropout off and no test-time augmentation: all T passes are one network, so the paper's "without MC
+    dropout" column must equal the MC column; with dropout on, single networks expect more (overconfident)."""
+    model = load_model(tiny_bar[1], "votes")
+    sampler = model.sampler(5, False, 0)
+    split = sample_split([sampler], model.heads, tiny_bar[0], "test", 16)
+    off = Scored.of(outcomes(split, rho_samples(split, [sampler], [0.0]))).coverage(PAPER_KEYS_FLOAT)
+    for block in ("coverage_error", "expected_count", "actual_count"):
+        np.testing.assert_allclose(list(off[block]["single"].values()), list(off[block]["mc"].values()))
+    on = Scored.of(outcomes(split, rho_samples(split, [sampler], [0.5]))).coverage(PAPER_KEYS_FLOAT)
+    assert on["expected_count"]["single"] != on["expected_count"]["mc"]
+
+
+def test_most_confident_keeps_the_top_of_each_predicted_class():
+    scores = np.array([[0.9, 0.1], [0.6, 0.4], [0.55, 0.45], [0.2, 0.8], [0.45, 0.55], [0.3, 0.7]] * 5)
+    kept = most_confident(scores, 0.2)
+    assert kept.sum() == 2 * 3 and set(np.flatnonzero(kept) % 6) == {0, 3}
+
+
+PAPER_KEYS_FLOAT = tuple(float(k) for k in PAPER_KEYS)

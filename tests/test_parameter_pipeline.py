@@ -59,6 +59,10 @@ def test_train_calibrate_predict(hsc: Path, model: Path, tmp_path: Path):
     assert json.loads((model / "galzoo.json").read_text())["posterior"]["dropout_rate"] == report["dropout_rate"]
     for figure in report["figures"]:
         assert (tmp_path / "report" / figure).stat().st_size > 1000
+    assert {"coverage-vs-dropout.png", "residual-histograms.png", "flagging.png"} <= set(report["figures"])
+    assert set(report["tuning"]["coverage"]) == {"0.02", "0.2"} and set(report["r_squared"]) == \
+        {"bulge_to_total", "r_e_arcsec", "magnitude"}
+    assert {"precision", "recall"} <= set(report["flags"]["small"])
 
     chosen = RecordSource(hsc, "test").columns()["id"][3]
     invoke("predict", "--model", model, "--data", hsc, "--split", "test", "--out", tmp_path / "p.fits",
@@ -133,3 +137,18 @@ def test_python_api_trains_gampen_with_its_own_dropout_default(hsc: Path, tmp_pa
     assert json.loads((tmp_path / "api" / "galzoo.json").read_text())["config"]["dropout"] == 7e-4
     network = keras.saving.load_model(tmp_path / "api" / "model.keras", safe_mode=True)
     assert {layer.rate for layer in network.layers if isinstance(layer, MCDropout)} == {7e-4}
+
+
+def test_several_bands_stay_several_bands_end_to_end(tiny_bar, tmp_path: Path):
+    """--colour keeps every band of colour records (here SDSS-like gri) through training and predict."""
+    from galzoo_tf.tasks.registry import load_model
+    from galzoo_tf.training.loop import TrainConfig, train
+
+    records = tiny_bar[0]
+    train(records, tmp_path / "colour", TrainConfig(task="parameters", image_size=32, width=0.125, epochs=1,
+                                                    batch_size=32, greyscale=False), verbose=0)
+    model = load_model(tmp_path / "colour")
+    assert model.model.input_shape[-1] == 3 and model.augmentation.greyscale is False
+    invoke("predict", "--model", tmp_path / "colour", "--data", records, "--split", "test", "--out",
+           tmp_path / "colour.csv", "--passes", "4")
+    assert len(Table.read(tmp_path / "colour.csv")) == RecordSource(records, "test").total

@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from galzoo_tf.errors import BadInputError
 from galzoo_tf.models.gampen import SpatialTransformer, build_gampen_model, freeze
+from galzoo_tf.tasks.parameters.calibrate import flag_metrics
 from galzoo_tf.tasks.parameters.loss import ParameterLoss, parameter_distribution, scale_tril
 from galzoo_tf.tasks.parameters.posterior import (
     LEVELS,
@@ -153,3 +154,15 @@ def test_sampler_is_keyed_per_galaxy_and_uses_the_test_time_rate():
     spread = [np.log(s.samples(images, np.arange(3))[..., 2]).std(axis=1).mean() for s in (quiet, loud)]
     assert spread[1] > spread[0]
     assert [layer.rate for layer in sampler.dropout] == [0.2] * len(sampler.dropout)  # restored afterwards
+
+
+def test_flag_precision_and_recall_on_a_hand_made_case():
+    """Ten galaxies, four truly bulge-dominated; the flag fires on five, three of them right: precision 3/5,
+    recall 3/4. A flag that never fires has no precision and zero recall (accuracy would have said 60 %)."""
+    true = np.array([1, 1, 1, 1, 0, 0, 0, 0, 0, 0], bool)
+    predicted = np.array([1, 1, 1, 0, 1, 1, 0, 0, 0, 0], bool)
+    metrics = flag_metrics(predicted, true)
+    assert metrics["precision"] == pytest.approx(3 / 5) and metrics["recall"] == pytest.approx(3 / 4)
+    assert (metrics["predicted"], metrics["true"], metrics["both"]) == (5, 4, 3)
+    silent = flag_metrics(np.zeros(10, bool), true)
+    assert np.isnan(silent["precision"]) and silent["recall"] == 0

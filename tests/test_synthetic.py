@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.stats
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -123,6 +124,34 @@ def test_hsc_survey_gives_single_band_float_images_whose_flux_follows_the_truth(
         measured.append(centre.sum())
         true.append(float(r["truth/flux"]))
     assert np.corrcoef(np.log(np.clip(measured, 1, None)), np.log(true))[0, 1] > 0.8
+
+
+def test_hsc_population_matches_gampen_table_1_within_sampling_error():
+    """Ghosh et al. (2022) Table 1: 75 % bulge + disk, 12.5 % pure disks and 12.5 % pure bulges; R_e 0.1-5" (bulges
+    of two-component galaxies 0.1-3"), flux 1e3-5e6 nJy, axis ratios 0.25-1, all uniform; bulge twisted <= 15 deg."""
+    n = 20_000
+    galaxies = draw_population(n, np.random.default_rng(4), "hsc")
+    bt = galaxies["bulge_to_total"].to_numpy()
+    double, pure_disk, pure_bulge = (bt > 0) & (bt < 1), bt == 0, bt == 1
+    binomial_error = 4 * np.sqrt(0.25 * 0.75 / n)  # 4 sigma
+    assert abs(double.mean() - 0.75) < binomial_error
+    assert abs(pure_disk.mean() - 0.125) < binomial_error and abs(pure_bulge.mean() - 0.125) < binomial_error
+    flux = 10 ** (-0.4 * (galaxies["magnitude"] - 31.4))
+    uniform = {"flux": (flux, 1e3, 5e6), "disk R_e": (galaxies.loc[~pure_bulge, "disk_radius"], 0.1, 5.0),
+               "bulge R_e": (galaxies.loc[double, "bulge_radius"], 0.1, 3.0),
+               "single bulge R_e": (galaxies.loc[pure_bulge, "bulge_radius"], 0.1, 5.0),
+               "disk q": (galaxies.loc[~pure_bulge, "disk_axis_ratio"], 0.25, 1.0),
+               "bulge q": (galaxies["bulge_axis_ratio"], 0.25, 1.0), "L_B/L_T": (bt[double], 0.0, 1.0)}
+    for name, (values, low, high) in uniform.items():
+        assert scipy.stats.kstest(values, "uniform", (low, high - low)).pvalue > 1e-3, name
+    assert galaxies.loc[double, "bulge_twist"].abs().max() <= 15 and (galaxies.loc[~double, "bulge_twist"] == 0).all()
+    assert ((galaxies["r_e_arcsec"] >= 0.1) & (galaxies["r_e_arcsec"] <= 5.0)).all()
+    single_disk_sizes = galaxies.loc[pure_disk, ["r_e_arcsec", "disk_radius"]].to_numpy()
+    np.testing.assert_allclose(single_disk_sizes[:, 0], single_disk_sizes[:, 1], rtol=1e-3)
+    assert (galaxies["arms"] == 0).all()
+    assert (galaxies["neighbours"] == 0).all() and (galaxies["bar_strength"] == 0).all()
+    old = draw_population(2000, np.random.default_rng(4), "hsc", "magnitude-limited")
+    assert old["magnitude"].between(17.0, 21.0).all() and (old["kind"] == "elliptical").mean() > 0.3
 
 
 def test_a_survey_mix_draws_each_galaxy_from_its_own_surveys_sample_and_one_survey_draws_as_before():

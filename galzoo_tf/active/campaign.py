@@ -319,7 +319,7 @@ class Campaign:
     def _evaluate(self, model, seed: int) -> dict:
         """Test loss per galaxy, RMSE of the MC mean rho against k/N (and the true rho when simulated)."""
         logits = self.learner.logits(model, "test", self.test, seed)
-        mean_rho = tf.sigmoid(self.head.logits(logits)).numpy()[..., 0].mean(axis=1)
+        mean_rho = self.head.rho(tf.convert_to_tensor(logits)).numpy()[..., 0].mean(axis=1)
         result = {"eval_loss": self.learner.loss(model, "test", self.test, seed),
                   "rmse": float(np.sqrt(np.mean((mean_rho - self.test.observed_fraction) ** 2)))}
         if self.test.truth is not None:

@@ -22,7 +22,7 @@ from galzoo_tf.data.augment import AugmentConfig
 from galzoo_tf.data.inputs import RecordSource
 from galzoo_tf.fileio import replaced_atomically
 from galzoo_tf.models import MCDropout
-from galzoo_tf.tasks.votes.heads import BinomialHead
+from galzoo_tf.tasks.votes.heads import VoteHead, softmax_groups
 from galzoo_tf.tasks.votes.loss import MemberVoteLoss, negative_log_likelihood
 from galzoo_tf.tasks.votes.model import VoteModel
 from galzoo_tf.tasks.votes.posterior import DROPOUT_LAYER, LOGITS_LAYER, Sampler
@@ -37,7 +37,7 @@ class ImageLearner:
     steps (the paper's fixed-step protocol, no validation)."""
 
     data: Path
-    head: BinomialHead
+    head: VoteHead
     training: TrainConfig
     augmentation: AugmentConfig
     val: VoteTable
@@ -51,7 +51,7 @@ class ImageLearner:
         model = vote_network(self.training, 1, [self.head])
         if weights is not None:  # before compiling: a fresh optimizer each iteration, its saved state unused
             model.load_weights(weights)
-        return compile_votes(model, self.training, jit="auto")  # Keras decides: XLA on GPUs, not on CPUs
+        return compile_votes(model, self.training, [self.head], jit="auto")  # Keras decides: XLA on GPUs, not on CPUs
 
     def fit(self, model: keras.Model, labelled: VoteTable, seed: int) -> float:
         """Train and return the training loss of the weights kept."""
@@ -144,7 +144,7 @@ class FeatureLearner:
     """
 
     features: dict[str, np.ndarray]
-    head: BinomialHead
+    head: VoteHead
     training: TrainConfig
     steps: int
     hidden: int
@@ -158,8 +158,9 @@ class FeatureLearner:
         if weights is not None:
             model.load_weights(weights)
         if self.members == 1:
-            return compile_votes(model, self.training, jit=False)
-        model.compile(optimizer=keras.optimizers.Adam(self.training.learning_rate), loss=MemberVoteLoss(),
+            return compile_votes(model, self.training, [self.head], jit=False)
+        model.compile(optimizer=keras.optimizers.Adam(self.training.learning_rate),
+                      loss=MemberVoteLoss(softmax_groups([self.head])),
                       jit_compile=False)
         return model
 
@@ -182,9 +183,10 @@ class FeatureLearner:
         """Mean test NLL of the deterministic prediction: dropout off, or the members' mean rho."""
         logits = model(tf.constant(self.features[split][table.indices]), training=False)
         if self.members > 1:
-            logits = tf.math.log(tf.reduce_mean(tf.sigmoid(logits), axis=1)) - \
-                tf.math.log(tf.reduce_mean(tf.sigmoid(-logits), axis=1))
-        return float(tf.reduce_mean(negative_log_likelihood(tf.constant(table.targets), logits)))
+            mean_rho = tf.reduce_mean(self.head.rho(logits), axis=1)[..., :self.head.size]
+            logits = tf.constant(self.head.logits_of(mean_rho.numpy()), tf.float32)
+        return float(tf.reduce_mean(negative_log_likelihood(tf.constant(table.targets), logits,
+                                                            softmax_groups([self.head]))))
 
     def batch_similarity(self, picked: np.ndarray) -> float:
         """Mean pairwise cosine similarity of the pool galaxies at record positions ``picked``: near 1, a

@@ -29,7 +29,7 @@ from scipy.special import gammaln, xlogy
 from galzoo_tf.active.reach import expected_votes
 from galzoo_tf.errors import BadInputError
 from galzoo_tf.schema import Schema
-from galzoo_tf.tasks.votes.heads import BinomialHead
+from galzoo_tf.tasks.votes.heads import VoteHead
 
 STRATEGIES = ("bald", "power-bald", "epig", "power-epig", "entropy", "variance", "random")
 JOINT = ("epig", "power-epig")  # strategies that need weight samples shared across galaxies, and target galaxies
@@ -178,7 +178,7 @@ class Scorer:
     """Scores galaxies for one strategy from per-question logits samples of a vote model."""
 
     strategy: str
-    heads: Sequence[BinomialHead]
+    heads: Sequence[VoteHead]
     total_votes: Mapping[str, int | np.ndarray]  # N per question: one, or one per galaxy scored
     weights: Mapping[str, float]  # per question: fraction of training galaxies asked it
     seed: int = 0

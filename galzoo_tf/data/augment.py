@@ -38,10 +38,11 @@ class AugmentConfig:
         return cls(**{**raw, "zoom": tuple(raw["zoom"]), "contrast": tuple(raw["contrast"])})
 
     @classmethod
-    def for_parameters(cls, image_size: int, zoom: float = 1.0) -> AugmentConfig:
+    def for_parameters(cls, image_size: int, zoom: float = 1.0, greyscale: bool = True) -> AugmentConfig:
         """Only what leaves size and flux unchanged: a fixed central crop (1/zoom of the frame, the same for
-        every image, so arcsec per pixel stays fixed), flips, then the arcsinh stretch."""
-        return cls(image_size, True, (zoom, zoom), True, True, False, (1.0, 1.0), False, True)
+        every image, so arcsec per pixel stays fixed), flips, then the arcsinh stretch; every band kept
+        unless ``greyscale``."""
+        return cls(image_size, greyscale, (zoom, zoom), True, True, False, (1.0, 1.0), False, True)
 
     def deterministic(self) -> AugmentConfig:
         """The same geometry without randomness: no flips or rotation, mean zoom, central crop."""

@@ -579,19 +579,21 @@ def prepare_fits(images: Path, table: Path, out: Path, options: PrepareOptions,
 
 
 def prepare_synthetic(n: int, out: Path, options: PrepareOptions, run: PrepareRun | None = None, *,
-                      survey: str = "sdss", overdispersion: float = 0.0) -> PrepareSummary:
+                      survey: str = "sdss", overdispersion: float = 0.0,
+                      population: str | None = None) -> PrepareSummary:
     """`galzoo prepare synthetic`: ``n`` simulated galaxies of ``survey`` and their volunteers (drawn with
     ``options.seed``), at the survey's image size, and a montage of sample galaxies beside the records.
 
     >>> summary = prepare_synthetic(5000, Path("data/demo/synthetic"), PrepareOptions(seed=0))  # doctest: +SKIP
     >>> summary.splits, summary.montage  # doctest: +SKIP
     """
-    from galzoo_tf.data.sources.synthetic import load_synthetic, survey_mix  # GalSim: only to simulate (~0.7 s)
+    from galzoo_tf.data.sources.synthetic import check_population, load_synthetic, survey_mix  # GalSim (~0.7 s)
 
     run = run or PrepareRun()
-    survey_mix(survey)  # a bad --survey is refused before the output folder exists
+    survey_mix(survey)  # a bad --survey or --population is refused before the output folder exists
+    check_population(population)
     with writing([record_output(out)]):
         source = run.read("drawing galaxies and volunteers", lambda: load_synthetic(
-            n, seed=options.seed, survey=survey, overdispersion=overdispersion))
+            n, seed=options.seed, survey=survey, overdispersion=overdispersion, population=population))
         summary = run.write(source, out, replace(options, size=source.image_spec.shape[0]))
         return replace(summary, montage=record_montage(out, Path(out) / MONTAGE))

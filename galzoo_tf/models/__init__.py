@@ -6,7 +6,14 @@ Importing this package registers every custom layer and optimizer, so any saved 
 from galzoo_tf.models.blocks import MCDropout
 from galzoo_tf.models.gampen import SpatialTransformer, build_gampen_model
 from galzoo_tf.models.optimizers import TrunkScaledAdam
-from galzoo_tf.models.vote_cnn import ARCHITECTURES, build_vote_model, rebuild_vote_model
+from galzoo_tf.models.vote_cnn import (
+    ARCHITECTURES,
+    DENSE_ACTIVATIONS,
+    LEGACY_DENSE,
+    PAPER_DENSE,
+    build_vote_model,
+    rebuild_vote_model,
+)
 
-__all__ = ["ARCHITECTURES", "MCDropout", "SpatialTransformer", "TrunkScaledAdam", "build_gampen_model",
-           "build_vote_model", "rebuild_vote_model"]
+__all__ = ["ARCHITECTURES", "DENSE_ACTIVATIONS", "LEGACY_DENSE", "MCDropout", "PAPER_DENSE", "SpatialTransformer",
+           "TrunkScaledAdam", "build_gampen_model", "build_vote_model", "rebuild_vote_model"]

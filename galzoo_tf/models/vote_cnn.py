@@ -1,7 +1,9 @@
 """The vote model: an image in, the logits of rho for every output of the heads out.
 
 ``paper``: the CNN of Walmsley et al. (2019, Figure 3), two 3x3 conv layers of 32, max-pool,
-two of 32, max-pool, two of 16, a 128-unit dense layer, dropout and the output layer.
+two of 32, max-pool, two of 16, a 128-unit dense layer (linear, as the paper; models trained
+before galzoo followed the paper here, the shipped base model among them, have ReLU), dropout
+and the output layer.
 ``efficientnet``: EfficientNetB0 from keras.applications, untrained, for GPUs (the paper
 expects more recent architectures to do better). No Lambda layers: everything saves to
 ``.keras`` and loads with ``safe_mode=True``.
@@ -14,9 +16,11 @@ import keras
 from galzoo_tf.models.blocks import MCDropout
 
 ARCHITECTURES = ("paper", "efficientnet")
+DENSE_ACTIVATIONS = ("linear", "relu")
+PAPER_DENSE, LEGACY_DENSE = "linear", "relu"  # the paper's 128-unit layer, and galzoo's before it followed
 
 
-def _paper_trunk(inputs: keras.KerasTensor) -> keras.KerasTensor:
+def _paper_trunk(inputs: keras.KerasTensor, dense_activation: str = PAPER_DENSE) -> keras.KerasTensor:
     x = inputs
     for filters, pool in ((32, True), (32, True), (16, False)):
         x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
@@ -24,7 +28,7 @@ def _paper_trunk(inputs: keras.KerasTensor) -> keras.KerasTensor:
         if pool:
             x = keras.layers.MaxPooling2D(2)(x)
     x = keras.layers.Flatten()(x)
-    return keras.layers.Dense(128, activation="relu")(x)
+    return keras.layers.Dense(128, activation=dense_activation)(x)
 
 
 def _efficientnet_trunk(inputs: keras.KerasTensor) -> keras.KerasTensor:
@@ -33,12 +37,12 @@ def _efficientnet_trunk(inputs: keras.KerasTensor) -> keras.KerasTensor:
 
 
 def build_vote_model(input_shape: tuple[int, int, int], outputs: int, dropout: float = 0.5,
-                     architecture: str = "paper") -> keras.Model:
+                     architecture: str = "paper", dense_activation: str = PAPER_DENSE) -> keras.Model:
     """Functional model: image -> trunk -> MC dropout -> logits (float32 even under mixed precision)."""
     if architecture not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {architecture!r}; choose from {', '.join(ARCHITECTURES)}")
     inputs = keras.Input(shape=input_shape, name="image")
-    features = _paper_trunk(inputs) if architecture == "paper" else _efficientnet_trunk(inputs)
+    features = _paper_trunk(inputs, dense_activation) if architecture == "paper" else _efficientnet_trunk(inputs)
     features = MCDropout(dropout, name="mc_dropout")(features)
     logits = keras.layers.Dense(outputs, dtype="float32", name="logits")(features)
     return keras.Model(inputs, logits, name=f"vote_{architecture}")
@@ -48,4 +52,4 @@ def rebuild_vote_model(trained: keras.Model, config: dict) -> keras.Model:
     """A freshly initialised model of a trained one's architecture (its input, outputs, and the dropout rate
     and trunk of its training ``config``): to ship its weights in another precision, or as a random baseline."""
     return build_vote_model(tuple(trained.input_shape[1:]), int(trained.output_shape[-1]), config["dropout"],
-                            config["architecture"])
+                            config["architecture"], config.get("dense_activation") or LEGACY_DENSE)

@@ -8,7 +8,7 @@ SDSS and DECaLS cutouts are framed like GZ2's (pixel scale proportional to the g
 Petrosian R90), noise is drawn on the native grid and resampled, and the bands become RGB
 with each survey's own mapping: Lupton et al. (2004) asinh for SDSS gri, per-band asinh for
 DECaLS grz. Every image also gets its own look (seeing, depth, sky level, colour balance,
-stretch, JPEG quality). HSC images are single-band g at 0.168"/px, float32.
+stretch, JPEG quality). HSC images are single-band g at 0.168"/px, float32 nJy per pixel.
 
 Workers call ``render_chunk``; each galaxy's look, knots and noise come from its own seed, so
 the images do not depend on how galaxies are split between processes.
@@ -60,9 +60,11 @@ CAMERAS = {
     # subjects (per-band asinh of flux over g 0.008, r 0.014, z 0.019 nanomaggies, from -0.5 to 300).
     "decals": Camera(256, 0.262, ("g", "r", "z"), (0.9, 1.7), (0.0031, 0.0074, 0.018), 0.0008,
                      (0.008, 0.014, 0.019)),
-    "hsc": Camera(239, 0.168, ("g",), (0.7, 1.0), (0.035,), 0.002),
+    # HSC-Wide g band in nJy: 2.0 nJy of sky noise per 0.168" pixel (a 5-sigma point-source depth near
+    # g = 26.5) and 0.115 nJy per photon
+    "hsc": Camera(239, 0.168, ("g",), (0.7, 1.0), (2.0,), 0.115),
     # a second HSC-like setting for transfer learning: worse seeing and twice the sky noise
-    "hsc-poor": Camera(239, 0.168, ("g",), (1.1, 1.5), (0.07,), 0.002),
+    "hsc-poor": Camera(239, 0.168, ("g",), (1.1, 1.5), (4.0,), 0.115),
 }
 RGB_SURVEYS = ("sdss", "decals")
 SDSS_Q, SDSS_SKY_OFFSET = 20.0, 0.02  # asinh softening and the offset that keeps the sky off black
@@ -293,7 +295,7 @@ def components(galaxy: dict, frame: Frame, rng: np.random.Generator) -> dict[str
     if kind == "artifact":
         return {"stars": (1.0, satellite_trail(galaxy, frame, rng))}
     bulge = _sersic(galaxy["bulge_sersic"], galaxy["bulge_radius"], galaxy["bulge_axis_ratio"],
-                    galaxy["position_angle"])
+                    galaxy["position_angle"] + galaxy["bulge_twist"])
     out = {"bulge": (galaxy["bulge_to_total"], frame.draw(bulge))}
     if kind == "disk":
         out.update(disk_components(galaxy, frame, rng))

@@ -41,6 +41,7 @@ class TaskDefaults:
 class TrainingRun(Protocol):
     """One training run of a task on one record folder: what the generic loop needs."""
 
+    config: TrainConfig  # as run: the task's defaults and what the records and the source model decide filled in
     train_galaxies: int
     val_galaxies: int
     baseline_val_loss: float

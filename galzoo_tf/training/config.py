@@ -24,7 +24,7 @@ class TrainConfig:
     dropout: float | None = None  # None: the task's default (votes 0.5, parameters GaMPEN's 7e-4)
     learning_rate: float = 1e-3
     seed: int = 0
-    min_votes: int = 1
+    min_votes: int | None = None  # None: the question's default cut from the schema (bar: 10, as the paper)
     architecture: str = "paper"
     greyscale: bool = True
     zoom: tuple[float, float] | None = None  # None: the schema's default for the question
@@ -35,16 +35,19 @@ class TrainConfig:
     patience: int = 5  # early stopping on validation loss
     plateau_patience: int = 2  # learning-rate reduction (x0.3) on plateau
     width: float = 1.0  # parameters: GaMPEN's filters and units x width (slim networks for CPUs)
-    l2: float = 0.0  # parameters: L2 regularisation strength lambda (GaMPEN eq. 8 uses 1e-4)
+    l2: float = 1e-4  # parameters: L2 regularisation strength lambda (GaMPEN eq. 8)
     init_from: str | None = None  # start from this model directory's weights (votes: its trunk)
     freeze: tuple[str, ...] = ()  # layer groups kept fixed while fine-tuning (votes: trunk; parameters: FREEZABLE)
     trunk_lr_factor: float | None = None  # votes, full fine-tuning: trunk rate = this x the heads' (default 0.1)
     leave_out: tuple[str, ...] = ()  # votes, question all: questions given no head (a trunk that never learned them)
+    dense_activation: str | None = None  # votes, paper trunk: None = linear as the paper, or the source's
+    head_link: str = "softmax"  # votes: "softmax" per question (rho sum to 1) or the older "one-vs-rest"
 
 
 TASK_OPTIONS = {  # options only one task reads: given to the other, they are an error, not silently ignored
     "question": "votes", "min_votes": "votes", "architecture": "votes", "central_crop": "votes",
-    "trunk_lr_factor": "votes", "leave_out": "votes", "width": "parameters", "l2": "parameters",
+    "trunk_lr_factor": "votes", "leave_out": "votes", "dense_activation": "votes", "head_link": "votes",
+    "width": "parameters", "l2": "parameters",
 }
 
 

@@ -112,6 +112,7 @@ def _train(data: Path, out: Path, config: TrainConfig, resume: bool, verbose: in
     config = task.configure(config)
     manifest = records.read_manifest(data)
     run = task.training(data, manifest, config)
+    config = run.config  # what the records and a source model decide, filled in
     saved = _prepare_dir(out, config, resume)
     keras.utils.set_random_seed(config.seed)
     if not config.jit:  # Keras refuses XLA under op determinism: --jit runs trade bit-exact resume for speed

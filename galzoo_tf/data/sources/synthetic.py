@@ -16,7 +16,7 @@ from galzoo_tf.data.sources.table import Catalogue
 from galzoo_tf.errors import BadInputError
 from galzoo_tf.schema import Schema, load_schema
 from galzoo_tf.sim.perception import answer_probabilities, visibility
-from galzoo_tf.sim.population import SURVEYS, draw_population
+from galzoo_tf.sim.population import POPULATIONS, SURVEYS, draw_population
 from galzoo_tf.sim.render import CAMERAS, RGB_SURVEYS, render_chunk
 from galzoo_tf.sim.volunteers import simulate_votes, volunteer_numbers
 
@@ -26,12 +26,12 @@ RENDER_COLUMNS = (
     "disk_axis_ratio", "position_angle", "bar_strength", "bar_angle", "arms", "pitch", "arm_strength",
     "arm_phase", "inclination", "bulge_to_total", "companion_ratio", "companion_offset", "companion_angle",
     "neighbours", "field_stars", "noise_seed", "r_e_arcsec", "ring_strength", "ring_radius", "dust_depth",
-    "knot_share", "colour_offset", "survey",
+    "knot_share", "colour_offset", "bulge_twist", "survey",
 )
 
 
 def truth_columns(galaxies: pd.DataFrame) -> dict[str, np.ndarray]:
-    """The ``truth/...`` float features stored in every record (flux at each galaxy's survey zero point)."""
+    """The ``truth/...`` float features stored in every record (flux at the survey's zero point: nJy for HSC)."""
     zero_point = galaxies["survey"].map(lambda name: SURVEYS[name].zero_point)
     return {
         "truth/bulge_to_total": galaxies["bulge_to_total"],
@@ -72,26 +72,35 @@ def image_spec(survey: str) -> ImageSpec:
             else ImageSpec((camera.size, camera.size, 1), "float32", "raw"))
 
 
-def draw_surveys(n: int, surveys: list[str], rng: np.random.Generator) -> pd.DataFrame:
-    """n galaxies, each seen by one of ``surveys`` drawn with equal odds and drawn from that survey's sample.
+def draw_surveys(n: int, surveys: list[str], rng: np.random.Generator, population: str | None = None) -> pd.DataFrame:
+    """n galaxies, each seen by one of ``surveys`` drawn with equal odds and drawn from that survey's sample
+    (``population``, or each survey's own).
 
     A single survey draws exactly as before the mix existed, so its seeds keep their galaxies.
     """
     if len(surveys) == 1:
-        return draw_population(n, rng, surveys[0]).assign(survey=surveys[0])
+        return draw_population(n, rng, surveys[0], population).assign(survey=surveys[0])
     chosen = rng.choice(surveys, size=n)
-    parts = [draw_population(int((chosen == name).sum()), rng, name).assign(survey=name).set_index(
+    parts = [draw_population(int((chosen == name).sum()), rng, name, population).assign(survey=name).set_index(
         np.flatnonzero(chosen == name)) for name in surveys]
     return pd.concat(parts).sort_index().reset_index(drop=True)
 
 
+def check_population(population: str | None) -> None:
+    """A clear error for an unknown ``--population``."""
+    if population is not None and population not in POPULATIONS:
+        raise BadInputError("bad option", f"--population must be one of {', '.join(POPULATIONS)}, "
+                                          f"not {population!r}")
+
+
 def load_synthetic(n: int, *, seed: int = 0, survey: str = "sdss", overdispersion: float = 0.0,
-                   schema: Schema | None = None) -> Catalogue:
-    """Draw n galaxies and their votes; images are rendered later, by the writer's workers."""
+                   schema: Schema | None = None, population: str | None = None) -> Catalogue:
+    """Draw n galaxies (of ``population``, default the survey's) and their votes; the writer's workers render."""
     surveys = survey_mix(survey)
+    check_population(population)
     schema = schema or load_schema("gz2")
     rng = np.random.default_rng(seed)
-    galaxies = draw_surveys(n, surveys, rng)
+    galaxies = draw_surveys(n, surveys, rng, population)
     rho = answer_probabilities(galaxies, schema)
     counts = simulate_votes(schema, rho, volunteer_numbers(n, rng), rng, overdispersion)
     totals = {schema.total_key(q): sum(counts[schema.count_key(a)] for a in q.answers) for q in schema.questions}
@@ -103,6 +112,7 @@ def load_synthetic(n: int, *, seed: int = 0, survey: str = "sdss", overdispersio
                        galaxies[list(RENDER_COLUMNS)], pd.DataFrame(ints), pd.DataFrame(floats)], axis=1)
     spec = image_spec(surveys[0])
     return Catalogue("synthetic", schema, table, list(ints), list(floats),
-                     inputs={"simulation": {"survey": survey, "n": n, "seed": seed, "overdispersion": overdispersion}},
+                     inputs={"simulation": {"survey": survey, "n": n, "seed": seed, "overdispersion": overdispersion,
+                                             "population": population or SURVEYS[surveys[0]].population}},
                      cuts=[("simulated galaxies", n)], loader=render_chunk, item_columns=RENDER_COLUMNS,
                      image_spec=spec)

@@ -25,7 +25,7 @@ from galzoo_tf.errors import BadInputError
 
 PARAMETERS = ("bulge_to_total", "r_e_arcsec", "flux")
 TRUTH_KEYS = tuple(f"truth/{name}" for name in PARAMETERS)
-LABELS = {"bulge_to_total": "L_B/L_T", "r_e_arcsec": "R_e [arcsec]", "flux": "F [counts]"}
+LABELS = {"bulge_to_total": "L_B/L_T", "r_e_arcsec": "R_e [arcsec]", "flux": "F [nJy for HSC]"}
 EPSILON = 1e-3  # L_B/L_T is clipped to [EPSILON, 1 - EPSILON] before the logit
 
 

@@ -56,7 +56,8 @@ class ParameterTraining:
         self.scaler = self.source.scaler if self.source else ParameterScaler.fit(train_values)
         self.train_galaxies, self.val_galaxies = len(train_values), len(val_values)
         self.baseline_val_loss = standard_normal_loss(self.scaler.forward(val_values).numpy())
-        self.augmentation = AugmentConfig.for_parameters(config.image_size, config.zoom[0] if config.zoom else 1.0)
+        self.augmentation = AugmentConfig.for_parameters(config.image_size, config.zoom[0] if config.zoom else 1.0,
+                                                         config.greyscale)
         self.loss = ParameterLoss()
 
     @staticmethod
@@ -102,7 +103,7 @@ class ParameterTask(Task):
     """Parameter posteriors: GaMPEN's multivariate normal of (logit L_B/L_T, ln R_e, ln F)."""
 
     name = "parameters"
-    defaults = TaskDefaults(dropout=7e-4, predict_passes=1000, calibrate_passes=100)
+    defaults = TaskDefaults(dropout=7e-4, predict_passes=1000, calibrate_passes=1000)  # GaMPEN: 1000 passes
 
     def training(self, data: Path, manifest: dict, config: TrainConfig) -> ParameterTraining:
         return ParameterTraining(data, manifest, config)

@@ -3,8 +3,10 @@
 The test split is sampled once: trunk features of every (galaxy, pass) are kept, so the
 MC dropout posterior at any test-time dropout rate costs only the dropout and output
 layers. For each set of samples we report the coverage error (Walmsley et al. 2019, eq.
-11-13) of the MC mixture posterior and of the single-network posterior Binomial(N, mean
-rho), both around the same prediction k_hat (the MC posterior's most likely k), the RMSE of
+11-13) of the MC mixture posterior around its most likely k, and of single networks (each
+pass's Binomial(N, rho_t) around its own most likely k, averaged over passes: the paper's
+"without MC dropout"), the ROC and confusion of the majority answer on all galaxies and on the
+most confident (Figs. 9-10), the RMSE of
 k_hat / N against k / N with the binomial noise floor, and, on simulated records, both
 against the true rho. Tuning evaluates candidate rates on the validation split, picks the
 one with the smallest mean |coverage error| at the paper's four maximum errors and stores
@@ -28,8 +30,8 @@ from galzoo_tf.science.expert import fit_expert, plot_expert, read_expert_labels
 from galzoo_tf.tasks.base import Progress
 from galzoo_tf.tasks.requests import REPORT, CalibrateRequest, CalibrationReport, ReportTable
 from galzoo_tf.tasks.votes import figures as plots
-from galzoo_tf.tasks.votes.coverage import PAPER_MAX_ERRORS, coverage_table
-from galzoo_tf.tasks.votes.heads import BinomialHead
+from galzoo_tf.tasks.votes.coverage import PAPER_MAX_ERRORS, Coverage, coverage_table
+from galzoo_tf.tasks.votes.heads import VoteHead
 from galzoo_tf.tasks.votes.model import VoteModel, check_same_heads
 from galzoo_tf.tasks.votes.posterior import Sampler, count_probabilities, summarise_counts
 from galzoo_tf.training.model_dir import record_dropout_rate, record_section
@@ -51,7 +53,7 @@ def key(max_error: float) -> str:
 class SplitFeatures:
     """One split sampled by one or more models: trunk features per model, observed votes, truth if simulated."""
 
-    heads: list[BinomialHead]
+    heads: list[VoteHead]
     features: list[np.ndarray]  # per model: (galaxies * passes, width)
     indices: np.ndarray
     ids: np.ndarray
@@ -61,7 +63,7 @@ class SplitFeatures:
     properties: dict[str, np.ndarray] = field(default_factory=dict)  # per galaxy, for the bias report
 
 
-def vote_keys(heads: Sequence[BinomialHead], manifest: dict) -> tuple[list[str], list[str]]:
+def vote_keys(heads: Sequence[VoteHead], manifest: dict) -> tuple[list[str], list[str]]:
     """Record features calibration reads: every answer's count and the total, and true rho when simulated."""
     ints = [f"{h.question}/{a}/count" for h in heads for a in h.all_answers] + [h.total_key for h in heads]
     truth = [f"truth/rho/{h.question}/{a}" for h in heads for a in h.all_answers]
@@ -69,7 +71,7 @@ def vote_keys(heads: Sequence[BinomialHead], manifest: dict) -> tuple[list[str],
     return ints, truth if simulated else []
 
 
-def sample_split(samplers: list[Sampler], heads: list[BinomialHead], data: Path, split: str, batch_size: int,
+def sample_split(samplers: list[Sampler], heads: list[VoteHead], data: Path, split: str, batch_size: int,
                  progress: Callable[[int, int], None] | None = None, properties: bool = False) -> SplitFeatures:
     """Run every model's trunk over a split once, keeping features and the votes (and truth) of each galaxy.
 
@@ -150,12 +152,23 @@ def outcomes(split: SplitFeatures, rho: dict[str, np.ndarray], min_votes: int = 
     return Outcomes(*(np.concatenate([p[i] for p in parts]) for i in range(4)), truth)
 
 
-def _coverage_block(probabilities: np.ndarray, predicted: np.ndarray, rows: Outcomes,
-                    grid: Sequence[float]) -> dict:
-    table = coverage_table(probabilities, predicted, rows.observed, rows.total_votes, grid)
+def _coverage_block(table: Sequence[Coverage]) -> dict:
     return {"coverage_error": {key(c.max_error): c.error for c in table},
             "expected_count": {key(c.max_error): c.expected for c in table},
             "actual_count": {key(c.max_error): c.actual for c in table}}
+
+
+def single_network_coverage(rows: Outcomes, max_errors: Sequence[float]) -> list[Coverage]:
+    """The paper's "without MC dropout": each of the T sampled networks (one dropout mask and augmentation)
+    judged alone, Binomial(N, rho_t) around its own most likely k; expected and actual counts are the mean
+    over the T networks (the grey lines of Walmsley et al. 2019, Fig. 7)."""
+    tables = []
+    for network in range(rows.rho.shape[1]):
+        probabilities = count_probabilities(rows.rho[:, network:network + 1], rows.total_votes)
+        tables.append(coverage_table(probabilities, probabilities.argmax(axis=1), rows.observed, rows.total_votes,
+                                     max_errors))
+    return [Coverage(error, float(np.mean([t[i].expected for t in tables])),
+                     float(np.mean([t[i].actual for t in tables]))) for i, error in enumerate(max_errors)]
 
 
 def truth_coverage(rows: Outcomes, max_errors: Sequence[float]) -> dict:
@@ -173,7 +186,8 @@ def truth_coverage(rows: Outcomes, max_errors: Sequence[float]) -> dict:
 
 @dataclass(frozen=True)
 class Scored:
-    """The MC and single-network posteriors of k for every row, and the prediction k_hat both are judged on."""
+    """The MC posterior of k for every row and its prediction k_hat; one single network's posterior (the first
+    pass) for the figures."""
 
     rows: Outcomes
     mc: np.ndarray
@@ -183,12 +197,13 @@ class Scored:
     @classmethod
     def of(cls, rows: Outcomes) -> Scored:
         mc = count_probabilities(rows.rho, rows.total_votes)
-        single = count_probabilities(rows.rho.mean(axis=1, keepdims=True), rows.total_votes)
+        single = count_probabilities(rows.rho[:, :1], rows.total_votes)
         return cls(rows, mc, single, summarise_counts(mc).mode)
 
     def coverage(self, max_errors: Sequence[float]) -> dict:
-        blocks = {name: _coverage_block(p, self.predicted, self.rows, max_errors)
-                  for name, p in (("mc", self.mc), ("single", self.single))}
+        mc = coverage_table(self.mc, self.predicted, self.rows.observed, self.rows.total_votes, max_errors)
+        blocks = {"mc": _coverage_block(mc), "single": _coverage_block(single_network_coverage(self.rows,
+                                                                                                max_errors))}
         return {name: {which: blocks[which][name] for which in blocks} for name in blocks["mc"]}
 
 
@@ -291,15 +306,51 @@ def figures(out: Path, name: str, rows: Outcomes, split: SplitFeatures, rho: dic
         out / f"distributions{suffix}.png", scored.predicted / rows.total_votes, rows.observed / rows.total_votes,
         scored.predicted, rows.observed, f"predicted vs observed: {label}"))
     for head in split.heads:
-        asked = split.totals[head.question] >= 1
-        scores = rho[head.question][asked].mean(axis=1)
-        majority = split.counts[head.question][asked].argmax(axis=1)
+        scores, majority = majority_outcomes(split, rho, head)
         answers = list(head.all_answers)
-        written.append(plots.plot_roc(out / f"roc-{head.question}{suffix}.png", scores, majority, answers,
-                                      f"majority answer, {head.question}: {label}"))
-        written.append(plots.plot_confusion(out / f"confusion-{head.question}{suffix}.png", scores.argmax(axis=1),
-                                            majority, answers, f"majority answer, {head.question}: {label}"))
+        for subset, kept in (("", slice(None)), ("-confident", most_confident(scores))):
+            what = f"majority answer, {head.question}{', most confident' if subset else ''}: {label}"
+            written.append(plots.plot_roc(out / f"roc-{head.question}{subset}{suffix}.png", scores[kept],
+                                          majority[kept], answers, what))
+            written.append(plots.plot_confusion(out / f"confusion-{head.question}{subset}{suffix}.png",
+                                                scores[kept].argmax(axis=1), majority[kept], answers, what))
     return written
+
+
+CONFIDENT_FRACTION = 0.1  # Walmsley et al. (2019, Fig. 10): the most confident ~8 % of each class
+
+
+def majority_outcomes(split: SplitFeatures, rho: dict[str, np.ndarray], head: VoteHead) -> tuple[np.ndarray, ...]:
+    """Predicted mean rho of every answer (galaxies asked the question, answers) and the volunteers' majority."""
+    asked = split.totals[head.question] >= 1
+    return rho[head.question][asked].mean(axis=1), split.counts[head.question][asked].argmax(axis=1)
+
+
+def most_confident(scores: np.ndarray, fraction: float = CONFIDENT_FRACTION) -> np.ndarray:
+    """Mask of the galaxies whose predicted answer has the highest rho among those predicted that answer: the top
+    ``fraction`` of each predicted class, so a rare class keeps its share (the paper's high-confidence subsets)."""
+    predicted, top = scores.argmax(axis=1), scores.max(axis=1)
+    keep = np.zeros(len(scores), bool)
+    for answer in np.unique(predicted):
+        members = np.flatnonzero(predicted == answer)
+        chosen = members[np.argsort(-top[members], kind="stable")[:max(1, round(fraction * len(members)))]]
+        keep[chosen] = True
+    return keep
+
+
+def majority_metrics(split: SplitFeatures, rho: dict[str, np.ndarray]) -> dict:
+    """Accuracy of the predicted answer at the volunteers' majority, and its ROC AUC, on all galaxies asked
+    each question and on the most confident (Walmsley et al. 2019, Figs. 9-10)."""
+    result = {}
+    for head in split.heads:
+        scores, majority = majority_outcomes(split, rho, head)
+        result[head.question] = {}
+        for name, kept in (("all", np.ones(len(scores), bool)), ("most_confident", most_confident(scores))):
+            hits = scores[kept].argmax(axis=1) == majority[kept]
+            result[head.question][name] = {"galaxies": int(kept.sum()), "accuracy": float(hits.mean()),
+                                           "roc_auc": plots.majority_auc(scores[kept], majority[kept],
+                                                                         list(head.all_answers))}
+    return result
 
 
 def _assess(out: Path, name: str, split: SplitFeatures, samplers: list[Sampler], rates: list[float | None],
@@ -309,6 +360,7 @@ def _assess(out: Path, name: str, split: SplitFeatures, samplers: list[Sampler],
     rho = rho_samples(view, samplers, rates, spreads=spreads)
     rows = outcomes(view, rho, min_votes)
     report = evaluate(rows)
+    report["majority"] = majority_metrics(view, rho)
     report["figures"] = [p.name for p in figures(out, name, rows, view, rho, options)]
     return report
 
@@ -388,7 +440,7 @@ def rescale_to_expert(out: Path, model: VoteModel, split: SplitFeatures, rho: di
     return result
 
 
-def expert_output(model: VoteModel, chosen: str | None) -> tuple[BinomialHead, str]:
+def expert_output(model: VoteModel, chosen: str | None) -> tuple[VoteHead, str]:
     """The head and answer named QUESTION/ANSWER (default: the model's first output)."""
     if chosen is None:
         return model.heads[0], model.heads[0].all_answers[0]

@@ -17,7 +17,7 @@ import numpy as np
 from galzoo_tf.catalogues.writer import catalogue_provenance
 from galzoo_tf.data.inputs import Batch
 from galzoo_tf.science.expert import ExpertMapping
-from galzoo_tf.tasks.votes.heads import BinomialHead
+from galzoo_tf.tasks.votes.heads import VoteHead
 from galzoo_tf.tasks.votes.model import VoteModel, check_same_heads
 from galzoo_tf.tasks.votes.posterior import Sampler, count_probabilities, summarise_counts
 
@@ -65,7 +65,7 @@ def answer_columns(rho: np.ndarray, total_votes: int, prefix: str, options: Pred
     return {name: value.astype(np.float32) for name, value in columns.items()}
 
 
-def describe_columns(heads: list[BinomialHead], save_samples: bool, interval: float,
+def describe_columns(heads: list[VoteHead], save_samples: bool, interval: float,
                      experts: Sequence[ExpertMapping] = ()) -> dict[str, str]:
     """What every column of the catalogue holds (written beside it and documented)."""
     columns = {"id": "galaxy id (record id, or image path relative to the folder without suffix)",

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from galzoo_tf.errors import BadInputError
 from galzoo_tf.science.expert import ExpertMapping
-from galzoo_tf.tasks.votes.heads import BinomialHead
+from galzoo_tf.tasks.votes.heads import VoteHead
 from galzoo_tf.tasks.votes.posterior import DROPOUT_LAYER, Sampler
 from galzoo_tf.training.model_dir import SavedModel
 
@@ -17,11 +17,10 @@ class VoteModel(SavedModel):
     """A loaded vote model: its heads, N per question, and its MC dropout sampler."""
 
     @property
-    def heads(self) -> list[BinomialHead]:
-        return [BinomialHead(h["question"], tuple(h["answers"]), tuple(h["all_answers"]), h["offset"])
-                for h in self.sidecar["heads"]]
+    def heads(self) -> list[VoteHead]:
+        return [VoteHead.from_json(h) for h in self.sidecar["heads"]]
 
-    def total_votes(self, head: BinomialHead) -> int:
+    def total_votes(self, head: VoteHead) -> int:
         """N at which predictions are made: the training galaxies' mean N, else the schema's typical N."""
         recorded = next(h for h in self.sidecar["heads"] if h["question"] == head.question)
         return max(1, round(recorded.get("mean_votes") or recorded["expected_votes"]))
@@ -30,7 +29,7 @@ class VoteModel(SavedModel):
         """N of every head's question (``total_votes``), as catalogues record it."""
         return {head.question: self.total_votes(head) for head in self.heads}
 
-    def asked_fraction(self, head: BinomialHead) -> float:
+    def asked_fraction(self, head: VoteHead) -> float:
         """Fraction of training galaxies asked the head's question (1 for models trained before it was kept)."""
         recorded = next(h for h in self.sidecar["heads"] if h["question"] == head.question)
         return float(recorded.get("asked_fraction", 1.0))

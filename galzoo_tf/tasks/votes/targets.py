@@ -18,17 +18,17 @@ from galzoo_tf.data.augment import AugmentConfig
 from galzoo_tf.data.inputs import RecordSource
 from galzoo_tf.data.pipeline import record_dataset, split_manifest
 from galzoo_tf.errors import BadInputError
-from galzoo_tf.tasks.votes.heads import BinomialHead
+from galzoo_tf.tasks.votes.heads import VoteHead
 
 
-def targets(features: dict[str, tf.Tensor], heads: Sequence[BinomialHead]) -> tf.Tensor:
+def targets(features: dict[str, tf.Tensor], heads: Sequence[VoteHead]) -> tf.Tensor:
     """Target tensor of one record: k of every output, then N of every output (float32)."""
     counts = [features[key] for head in heads for key in head.count_keys()]
     totals = [features[head.total_key] for head in heads for _ in head.answers]
     return tf.cast(tf.stack(counts + totals), tf.float32)
 
 
-def check_answerable(manifest: dict, heads: Sequence[BinomialHead], folder: Path) -> None:
+def check_answerable(manifest: dict, heads: Sequence[VoteHead], folder: Path) -> None:
     """Every head's counts and total must be in the records."""
     present = set(manifest["int_features"])
     for head in heads:
@@ -38,7 +38,7 @@ def check_answerable(manifest: dict, heads: Sequence[BinomialHead], folder: Path
                                                         f"{head.question!r} (missing {', '.join(missing[:3])})")
 
 
-def _keep(head: BinomialHead, min_votes: int):
+def _keep(head: VoteHead, min_votes: int):
     def keep(features: dict[str, tf.Tensor]) -> tf.Tensor:
         return features[head.total_key] >= max(min_votes, 1)
 
@@ -71,8 +71,8 @@ class VoteTable:
         return self.targets[:, 0] / self.targets[:, self.targets.shape[1] // 2]
 
 
-def vote_table(folder: Path, split: str, heads: Sequence[BinomialHead], min_votes: int = 0,
-               filter_head: BinomialHead | None = None) -> VoteTable:
+def vote_table(folder: Path, split: str, heads: Sequence[VoteHead], min_votes: int = 0,
+               filter_head: VoteHead | None = None) -> VoteTable:
     """The targets of the galaxies a vote dataset would keep, read without decoding a single image."""
     folder, filter_head = Path(folder), filter_head or heads[0]
     manifest = split_manifest(folder, split)
@@ -89,9 +89,9 @@ def vote_table(folder: Path, split: str, heads: Sequence[BinomialHead], min_vote
                      columns[truth][usable] if truth else None)
 
 
-def vote_dataset(folder: Path, split: str, heads: Sequence[BinomialHead], config: AugmentConfig, batch_size: int,
+def vote_dataset(folder: Path, split: str, heads: Sequence[VoteHead], config: AugmentConfig, batch_size: int,
                  seed: int, min_votes: int = 0, epochs: tuple[int, int] | None = None,
-                 filter_head: BinomialHead | None = None, only_ids: Sequence[str] | None = None) -> tf.data.Dataset:
+                 filter_head: VoteHead | None = None, only_ids: Sequence[str] | None = None) -> tf.data.Dataset:
     """Batches of (augmented image, vote targets) for a split; see ``record_dataset``.
 
     ``only_ids`` keeps just those galaxies (an active-learning campaign's labelled set).

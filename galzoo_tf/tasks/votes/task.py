@@ -7,7 +7,7 @@ datasets, what galzoo.json records); ``VoteTask`` is the task's entry in the reg
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import keras
@@ -16,13 +16,13 @@ import tensorflow as tf
 
 from galzoo_tf.data.augment import AugmentConfig
 from galzoo_tf.errors import BadInputError
-from galzoo_tf.models import TrunkScaledAdam, build_vote_model
+from galzoo_tf.models import DENSE_ACTIVATIONS, LEGACY_DENSE, PAPER_DENSE, TrunkScaledAdam, build_vote_model
 from galzoo_tf.schema import Schema, schema_of
 from galzoo_tf.tasks.base import Progress, Rows, Task, TaskDefaults
 from galzoo_tf.tasks.requests import CalibrateRequest, CalibrationReport, PredictRequest
 from galzoo_tf.tasks.votes import catalogue
 from galzoo_tf.tasks.votes.calibrate import calibration_report
-from galzoo_tf.tasks.votes.heads import BinomialHead, heads_for, output_size
+from galzoo_tf.tasks.votes.heads import LINKS, VoteHead, heads_for, output_size, softmax_groups
 from galzoo_tf.tasks.votes.loss import BinomialVoteLoss, negative_log_likelihood
 from galzoo_tf.tasks.votes.model import VoteModel, check_same_heads
 from galzoo_tf.tasks.votes.posterior import DROPOUT_LAYER, LOGITS_LAYER
@@ -58,10 +58,10 @@ def augment_config(config: TrainConfig, schema: Schema) -> AugmentConfig:
     return AugmentConfig(config.image_size, config.greyscale, tuple(zoom), central)
 
 
-def vote_network(config: TrainConfig, channels: int, heads: Sequence[BinomialHead]) -> keras.Model:
+def vote_network(config: TrainConfig, channels: int, heads: Sequence[VoteHead]) -> keras.Model:
     """The untrained vote CNN of a config, one logit per head output."""
     return build_vote_model((config.image_size, config.image_size, channels), output_size(heads), config.dropout,
-                            config.architecture)
+                            config.architecture, config.dense_activation or PAPER_DENSE)
 
 
 TRUNK = "trunk"  # --freeze for votes: every layer before the MC dropout and the logits
@@ -111,13 +111,15 @@ def trunk_lr_factor(config: TrainConfig) -> float | None:
     return DEFAULT_TRUNK_LR_FACTOR if config.trunk_lr_factor is None else config.trunk_lr_factor
 
 
-def compile_votes(model: keras.Model, config: TrainConfig, jit: bool | str | None = None) -> keras.Model:
-    """Adam at the config's rate (the trunk's scaled when fine-tuning all of it) on the Binomial vote loss; XLA
-    as ``jit`` says (default: the config's)."""
+def compile_votes(model: keras.Model, config: TrainConfig, heads: Sequence[VoteHead],
+                  jit: bool | str | None = None) -> keras.Model:
+    """Adam at the config's rate (the trunk's scaled when fine-tuning all of it) on the vote loss of ``heads``;
+    XLA as ``jit`` says (default: the config's)."""
     factor = trunk_lr_factor(config)
     optimizer = keras.optimizers.Adam(config.learning_rate) if factor is None else \
         TrunkScaledAdam(factor, (LOGITS_LAYER,), learning_rate=config.learning_rate)
-    model.compile(optimizer=optimizer, loss=BinomialVoteLoss(), jit_compile=config.jit if jit is None else jit)
+    model.compile(optimizer=optimizer, loss=BinomialVoteLoss(softmax_groups(heads)),
+                  jit_compile=config.jit if jit is None else jit)
     return model
 
 
@@ -133,7 +135,7 @@ class LabelStatistics:
     asked_fraction: np.ndarray  # per output: fraction of training galaxies asked the question (acquisition weight)
 
 
-def label_statistics(data: Path, heads: list[BinomialHead], filter_head: BinomialHead,
+def label_statistics(data: Path, heads: list[VoteHead], filter_head: VoteHead,
                      min_votes: int) -> LabelStatistics:
     """One read of the votes of each split (no images); a split with no usable galaxy is an error."""
     size = output_size(heads)
@@ -144,11 +146,33 @@ def label_statistics(data: Path, heads: list[BinomialHead], filter_head: Binomia
                                                f"for {filter_head.question!r}; lower --min-votes")
     sums, asked = train.astype(np.float64).sum(axis=0), (train[:, size:] > 0).sum(axis=0)
     rho = np.clip(sums[:size] / np.maximum(sums[size:], 1), 1e-4, 1 - 1e-4)
-    logits = np.log(rho / (1 - rho)).astype(np.float32)
-    loss = sum(float(tf.reduce_sum(negative_log_likelihood(chunk, tf.broadcast_to(logits, (len(chunk), size)))))
+    logits = np.concatenate([head.logits_of(rho[head.offset:head.offset + head.size]) for head in heads])
+    logits, groups = logits.astype(np.float32), softmax_groups(heads)
+    loss = sum(float(tf.reduce_sum(negative_log_likelihood(chunk, tf.broadcast_to(logits, (len(chunk), size)),
+                                                           groups)))
                for chunk in (val[start:start + STATISTICS_CHUNK] for start in range(0, len(val), STATISTICS_CHUNK)))
     return LabelStatistics(len(train), len(val), rho, loss / len(val), sums[size:] / np.maximum(asked, 1),
                            asked / len(train))
+
+
+def resolved_config(config: TrainConfig, schema: Schema, source: SavedModel | None) -> TrainConfig:
+    """The config as run: the question's default N cut from the schema (the root's for every question), and the
+    trunk's dense activation (the paper's linear, or the fine-tuned model's own: its weights were learnt so)."""
+    if config.head_link not in LINKS:
+        raise BadInputError("bad option", f"--head-link must be one of {', '.join(LINKS)}, not {config.head_link!r}")
+    if config.dense_activation not in (None, *DENSE_ACTIVATIONS):
+        raise BadInputError("bad option", f"--dense-activation must be one of {', '.join(DENSE_ACTIVATIONS)}, not "
+                                          f"{config.dense_activation!r}")
+    filter_question = schema.root if config.question == "all" else config.question
+    min_votes = config.min_votes
+    if min_votes is None:
+        try:
+            min_votes = schema.question(filter_question).min_votes
+        except KeyError as error:
+            raise BadInputError("unknown question", error.args[0]) from None
+    activation = config.dense_activation or (source.sidecar["config"].get("dense_activation") or LEGACY_DENSE
+                                             if source else PAPER_DENSE)
+    return replace(config, min_votes=min_votes, dense_activation=activation)
 
 
 class VoteTraining:
@@ -157,20 +181,21 @@ class VoteTraining:
     baseline_label = "baseline: training-set mean rho"
 
     def __init__(self, data: Path, manifest: dict, config: TrainConfig) -> None:
-        self.data, self.manifest, self.config = data, manifest, config
         if config.freeze and not config.init_from:
             raise BadInputError("bad option", "--freeze applies with --init-from (fine-tuning a trained model)")
         trunk_lr_factor(config)  # an inapplicable --trunk-lr-factor fails before any work
         self.source = SavedModel(*fine_tuning_source(config.init_from, "votes")) if config.init_from else None
         self.schema = schema_of(manifest)
-        self.heads = heads_for(self.schema, questions_of(config, self.schema))
+        config = resolved_config(config, self.schema, self.source)
+        self.data, self.manifest, self.config = data, manifest, config
+        self.heads = heads_for(self.schema, questions_of(config, self.schema), config.head_link)
         self.filter_head = self.heads[0] if config.question != "all" else \
             heads_for(self.schema, [self.schema.root])[0]  # the root filters even when left out
         self.labels = label_statistics(data, self.heads, self.filter_head, config.min_votes)
         self.train_galaxies, self.val_galaxies = self.labels.train_galaxies, self.labels.val_galaxies
         self.baseline_val_loss = self.labels.baseline_val_loss
         self.augmentation = augment_config(config, self.schema)
-        self.loss = BinomialVoteLoss()
+        self.loss = BinomialVoteLoss(softmax_groups(self.heads))
         self.title = f"trained {config.question} model"
 
     def build(self) -> keras.Model:
@@ -179,7 +204,7 @@ class VoteTraining:
         if self.source:
             copy_trunk(model, self.source.model, self.source.path)
         freeze_votes(model, self.config.freeze)
-        return compile_votes(model, self.config)
+        return compile_votes(model, self.config, self.heads)
 
     def dataset(self, split: str, epochs: tuple[int, int] | None = None) -> tf.data.Dataset:
         config = self.config
@@ -191,8 +216,7 @@ class VoteTraining:
         return {
             "question": self.config.question,
             "schema": self.schema.name,
-            "heads": [{"question": h.question, "answers": list(h.answers), "all_answers": list(h.all_answers),
-                       "offset": h.offset, "expected_votes": self.schema.question(h.question).expected_votes,
+            "heads": [{**h.describe(), "expected_votes": self.schema.question(h.question).expected_votes,
                        "mean_votes": round(float(labels.mean_votes[h.offset]), 3),
                        "asked_fraction": round(float(labels.asked_fraction[h.offset]), 4)} for h in self.heads],
             "baseline": {"what": "training-set mean rho for every galaxy", "rho": labels.mean_rho.tolist(),
