@@ -5,8 +5,8 @@ bulges and disks spanning the parameter space uniformly, for learning L_B/L_T, R
 ``magnitude-limited`` is the GZ2-like sky, the SDSS and DECaLS default: Euclidean number
 counts (N(<m) ~ 10^(0.6 m)) make faint galaxies common, and sizes shrink with magnitude, so
 small faint galaxies dominate as in GZ2. Kinds: ellipticals, bulge+disk galaxies (L_B/L_T
-uniform in 0-1, GaMPEN §2) with optional bar, m = 1..6 logarithmic spiral arms with star-forming knots, rings and dust lanes,
-rare mergers and rare stars/artifacts.
+uniform in 0-1, GaMPEN §2) with optional bar, m = 1..6 logarithmic spiral arms with
+star-forming knots, rings and dust lanes, rare mergers and rare stars/artifacts.
 Every number that the renderer or the perception model needs is a column here, and the
 columns starting with ``truth/`` go into the records.
 """
