@@ -121,6 +121,9 @@ class CampaignOptions:
                                               "--representation")
 
 
+DISTANCE_TRUTH = ("truth/magnitude", "truth/r_e_arcsec")
+
+
 def lineage_seed(seed: int, repeat: int, stage: int) -> int:
     """A distinct, reproducible seed per (campaign seed, repeat, stage): stage 0 draws the initial set,
     stage i + 1 is iteration i."""
@@ -138,6 +141,7 @@ class Campaign:
         self.head = heads_for(self.schema, [options.question])[0]
         self.training = options.training()
         self.pool, self.test, self.val = (self._votes(split) for split in SPLITS)
+        self.pool_truth = self._pool_truth()
         needed = options.initial + options.step * (options.iterations - 1)
         if needed > len(self.pool.ids):
             raise BadInputError("pool too small", f"--initial {options.initial} + {options.iterations - 1} x "
@@ -160,6 +164,16 @@ class Campaign:
             raise BadInputError("no galaxies", f"{self.data}: no {split} galaxy has {max(self.options.min_votes, 1)} "
                                                f"votes for {self.head.question!r}")
         return table
+
+    def _pool_truth(self) -> dict[str, np.ndarray]:
+        """Each pool galaxy's true properties that stand in for distance on simulated records (magnitude and R_e:
+        Walmsley et al. 2019 plot the redshift of what BALD acquires), read without images; none on real data."""
+        manifest = read_manifest(self.data)
+        keys = [key for key in DISTANCE_TRUTH if key in manifest.get("float_features", [])]
+        if not keys:
+            return {}
+        columns = RecordSource(self.data, "train", keys).columns()
+        return {key.removeprefix("truth/"): columns[key][self.pool.indices] for key in keys}
 
     def _representation(self) -> VoteModel | None:
         """The representation's vote model, refused if it has learned the campaign's question."""
@@ -313,6 +327,7 @@ class Campaign:
         return {"strategy": strategy, "repeat": repeat, "iteration": iteration, "id": pool.ids[position],
                 "observed_fraction": float(pool.observed_fraction[position]),
                 **({"true_rho": float(pool.truth[position])} if pool.truth is not None else {}),
+                **{name: float(values[position]) for name, values in self.pool_truth.items()},
                 **({"expected_votes": int(self.pool_votes[pool.indices[position]])}
                    if self.pool_votes is not None else {})}
 

@@ -160,16 +160,21 @@ def summary(results: pd.DataFrame, strategies: list[str], seed: int,
     return {**report, **acquisition_diagnostics(results, acquired if acquired is not None else pd.DataFrame())}
 
 
-def plot_rmse(results: pd.DataFrame, path: Path, metrics: tuple[str, ...] = ("rmse", "rmse_truth")) -> Path:
-    """RMSE vs new labels per strategy: each repeat's points, the spread over repeats, the LOWESS fit (Figs. 11-12)."""
+CURVES = {"train_loss": "training loss per galaxy", "eval_loss": "test loss per galaxy",
+          "rmse": "RMSE of mean rho vs observed k/N", "rmse_truth": "RMSE of mean rho vs true rho"}
+
+
+def plot_rmse(results: pd.DataFrame, path: Path, metrics: tuple[str, ...] = tuple(CURVES)) -> Path:
+    """Training loss, test loss and test RMSE vs new labels per strategy, stacked as Walmsley et al. (2019)
+    Figs. 11-12: each repeat's points, the spread over repeats and the LOWESS fit."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     metrics = tuple(m for m in metrics if m in results)
-    figure, axes = plt.subplots(1, len(metrics), figsize=(6 * len(metrics), 4.2), squeeze=False)
-    for axis, metric in zip(axes[0], metrics, strict=True):
+    figure, axes = plt.subplots(len(metrics), 1, figsize=(7, 3.2 * len(metrics)), squeeze=False, sharex=True)
+    for axis, metric in zip(axes[:, 0], metrics, strict=True):
         for i, (strategy, rows) in enumerate(results.groupby("strategy")):
             colour = f"C{i}"
             spread = rows.groupby("new_labels")[metric].agg(["min", "max"])
@@ -177,16 +182,21 @@ def plot_rmse(results: pd.DataFrame, path: Path, metrics: tuple[str, ...] = ("rm
             axis.scatter(rows["new_labels"], rows[metric], color=colour, s=10, alpha=0.6)
             x, y = smoothed(rows, metric)
             axis.plot(x, y, color=colour, label=f"{strategy} (LOWESS)")
-        axis.set_xlabel("new labels acquired")
-        axis.set_ylabel("RMSE of mean rho vs " + ("observed k/N" if metric == "rmse" else "true rho"))
-        axis.legend()
-    figure.suptitle("test RMSE during the campaign: points per repeat, band = range over repeats")
+        axis.set_ylabel(CURVES[metric], fontsize=9)
+        axis.legend(fontsize=8)
+    axes[-1, 0].set_xlabel("new labels acquired")
+    figure.suptitle("during the campaign: points per repeat, band = range over repeats")
     figure.tight_layout()
     return save_figure(figure, path, dpi=100)
 
 
+DISTANCE_PANELS = {"magnitude": "true magnitude (fainter: farther)", "r_e_arcsec": "true R_e [arcsec] (smaller: "
+                                                                                  "farther)"}
+
+
 def plot_acquired(acquired: pd.DataFrame, path: Path) -> Path:
-    """Distribution of the vote fraction of the galaxies each strategy acquired, per iteration (Figs. 13-14)."""
+    """The vote fraction of the galaxies each strategy acquired, per iteration (Figs. 13-14), and, where the records
+    hold the truth, their distance proxies against random's (Fig. 14's redshift panel)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -194,15 +204,27 @@ def plot_acquired(acquired: pd.DataFrame, path: Path) -> Path:
 
     column = "true_rho" if "true_rho" in acquired else "observed_fraction"
     strategies = sorted(acquired["strategy"].unique())
-    figure, axes = plt.subplots(1, len(strategies), figsize=(5 * len(strategies), 4), squeeze=False, sharey=True)
-    for axis, strategy in zip(axes[0], strategies, strict=True):
+    distances = [name for name in DISTANCE_PANELS if name in acquired]
+    rows_count = 1 + bool(distances)
+    figure, axes = plt.subplots(rows_count, max(len(strategies), len(distances)),
+                                figsize=(5 * max(len(strategies), len(distances)), 4 * rows_count), squeeze=False)
+    for axis, strategy in zip(axes[0], strategies, strict=False):
         rows = acquired[acquired["strategy"] == strategy]
         iterations = sorted(rows["iteration"].unique())
         axis.violinplot([rows[rows["iteration"] == i][column] for i in iterations], positions=iterations,
                         showmedians=True)
         axis.set_title(f"acquired by {strategy}")
         axis.set_xlabel("iteration")
-    axes[0][0].set_ylabel("true rho" if column == "true_rho" else "observed vote fraction k/N")
+        axis.set_ylabel("true rho" if column == "true_rho" else "observed vote fraction k/N")
+    for axis, name in zip(axes[1] if distances else [], distances, strict=False):
+        bins = np.histogram_bin_edges(acquired[name].dropna(), bins=25)
+        for strategy in strategies:
+            axis.hist(acquired.loc[acquired["strategy"] == strategy, name], bins=bins, histtype="step",
+                      density=True, label=strategy)
+        axis.set(xlabel=DISTANCE_PANELS[name], ylabel="density of acquired galaxies")
+        axis.legend(fontsize=8)
+    for axis in axes.flat:
+        axis.set_visible(axis.has_data())  # the rows may be of different lengths
     figure.tight_layout()
     return save_figure(figure, path, dpi=100)
 
