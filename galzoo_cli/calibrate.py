@@ -41,6 +41,10 @@ def calibrate(
     tune_split: Annotated[str, typer.Option(help="Split the dropout rate is tuned on.")] = "val",
     ensemble: Annotated[list[Path] | None, typer.Option(help="Another model directory of the same question to "
                                                              "pool samples with (repeat for more).")] = None,
+    trained_rate: Annotated[list[Path] | None, typer.Option(
+        help="Parameter models: another model of the same network trained at another --dropout (repeatable). Each "
+             "is sampled on the tuning split at its training rate beside --model, as GaMPEN chose its rate "
+             "(§5, Fig. 8); the report names the best calibrated and plots coverage against the rate.")] = None,
     bias: Annotated[bool, typer.Option("--bias", help="Bias report: which galaxy properties (size, brightness, "
                                                       "axis ratio, S/N, morphology) make the model surprised by "
                                                       "the votes; an additive model, importance and shapes in "
@@ -57,14 +61,15 @@ def calibrate(
 ) -> None:
     """Measure how well the posteriors are calibrated (coverage error, Walmsley et al. 2019 eq. 11-13), draw the paper's figures, and recalibrate.
 
-    Parameter models (GaMPEN): coverage of the 68.27/95.45/99.73 % highest-density intervals per parameter, typical errors, flag accuracy, residual figures; --tune-dropout picks the rate whose coverage is closest to the levels. Vote models: coverage error = (expected - actual) / actual galaxies whose vote fraction lies within a maximum error of the prediction: positive means overconfident. The paper's models are overconfident; --tune-dropout widens the MC dropout posterior, --ensemble pools several models.
+    Parameter models (GaMPEN): coverage of the 68.27/95.45/99.73 % highest-density intervals per parameter, typical errors, R^2, flag precision and recall, residual figures (GaMPEN Figs. 8, 11-19); --tune-dropout picks the test-time rate whose coverage is closest to the levels, --trained-rate compares networks trained at other rates (the paper's way). Vote models: coverage error = (expected - actual) / actual galaxies whose vote fraction lies within a maximum error of the prediction: positive means overconfident. The paper's models are overconfident; --tune-dropout widens the MC dropout posterior, --ensemble pools several models.
     """  # noqa: E501
     from galzoo_tf.tasks.calibrate import calibrate_model
     from galzoo_tf.tasks.requests import CalibrateRequest
 
     request = CalibrateRequest(split=split, passes=passes, tta=tta, seed=seed, batch_size=batch_size,
                                tune_dropout=parse_rates(tune_dropout), tune_split=tune_split, bias=bias,
-                               expert_labels=expert_labels, expert_column=expert_column, expert_answer=expert_answer)
+                               expert_labels=expert_labels, expert_column=expert_column, expert_answer=expert_answer,
+                               trained_rates=tuple(trained_rate or ()))
     with counting("sampling posteriors") as progress:
         result = calibrate_model(model, data, out, request, ensemble or [], progress)
     for shown in result.tables:

@@ -152,3 +152,20 @@ def test_several_bands_stay_several_bands_end_to_end(tiny_bar, tmp_path: Path):
     invoke("predict", "--model", tmp_path / "colour", "--data", records, "--split", "test", "--out",
            tmp_path / "colour.csv", "--passes", "4")
     assert len(Table.read(tmp_path / "colour.csv")) == RecordSource(records, "test").total
+
+
+def test_networks_trained_at_other_rates_are_compared_as_gampen_chose_its_rate(hsc: Path, model: Path,
+                                                                                 tmp_path: Path):
+    other = tmp_path / "rate-0.3"
+    invoke("train", "--data", hsc, "--out", other, *SLIM, "--epochs", "1", "--dropout", "0.3")
+    output = invoke("calibrate", "--model", model, "--data", hsc, "--out", tmp_path / "report", "--passes", "8",
+                    "--trained-rate", other)
+    assert "networks trained at different dropout rates" in output
+    compared = json.loads((tmp_path / "report" / "calibration.json").read_text())["trained_rates"]
+    assert sorted(e["dropout_rate"] for e in compared["models"]) == [0.05, 0.3]
+    best = min(compared["models"], key=lambda e: e["score"])
+    assert compared["best"] == best["model"] and compared["best_dropout_rate"] == best["dropout_rate"]
+    assert (tmp_path / "report" / "coverage-vs-trained-dropout.png").stat().st_size > 1000
+    result = CliRunner().invoke(app, ["calibrate", "--model", str(model), "--data", str(hsc), "--out",
+                                      str(tmp_path / "same"), "--passes", "4", "--trained-rate", str(model)])
+    assert result.exit_code == 2 and "same dropout" in result.output

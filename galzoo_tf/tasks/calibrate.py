@@ -24,7 +24,8 @@ def calibrate_model(model_dir: Path, data: Path, out: Path, request: CalibrateRe
     """
     data, out = Path(data), Path(out)
     inputs = [("model directory", model_dir), ("records", data), ("expert labels", request.expert_labels),
-              *[("ensemble model", member) for member in ensemble]]
+              *[("ensemble model", member) for member in ensemble],
+              *[("model trained at another dropout rate", other) for other in request.trained_rates]]
     with writing([Output.directory(out, markers=(REPORT,))], inputs):
         model = load_model(model_dir)
         if request.tune_dropout or request.expert_labels:  # fail before the sampling, not when storing

@@ -42,6 +42,7 @@ class CalibrateRequest:
     expert_labels: Path | None = None
     expert_column: str | None = None
     expert_answer: str | None = None
+    trained_rates: tuple[Path, ...] = ()  # parameter models of the same network trained at other dropout rates
 
     def __post_init__(self) -> None:
         if self.tune_dropout and self.tune_split == self.split:

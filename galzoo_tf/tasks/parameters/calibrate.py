@@ -35,7 +35,7 @@ from galzoo_tf.tasks.parameters.posterior import (
 )
 from galzoo_tf.tasks.parameters.targets import EPSILON, PARAMETERS, TRUTH_KEYS, check_parameters
 from galzoo_tf.tasks.requests import REPORT, CalibrateRequest, CalibrationReport, ReportTable
-from galzoo_tf.training.model_dir import record_dropout_rate
+from galzoo_tf.training.model_dir import fine_tuning_source, record_dropout_rate
 
 PAPER_COVERAGE = {"bulge_to_total": (0.718, 0.969, 0.989), "r_e_arcsec": (0.681, 0.959, 0.983),
                   "flux": (0.787, 0.982, 0.999), "mean": (0.729, 0.970, 0.990)}  # GaMPEN Table 2
@@ -226,6 +226,26 @@ def tune_dropout(model: ParameterModel, data: Path, options: CalibrateRequest, t
             "coverage": coverage}
 
 
+def compare_trained_rates(model: ParameterModel, data: Path, options: CalibrateRequest,
+                          thresholds: FlagThresholds) -> dict:
+    """GaMPEN's own choice of the dropout rate (§5, Fig. 8): networks trained at different rates, each sampled at
+    its training rate on the tuning split; the best calibrated by the tuning criterion is named, not stored."""
+    others = [ParameterModel(*fine_tuning_source(path, "parameters")) for path in options.trained_rates]
+    compared = []
+    for candidate in [model, *others]:
+        split = replace(sample_split(candidate, data, options.tune_split, options.passes, options.seed,
+                                     candidate.training_rate, options.batch_size), thresholds=thresholds)
+        report = assess(split)
+        compared.append({"model": str(candidate.path.resolve()), "dropout_rate": candidate.training_rate,
+                         "score": calibration_score(report), "coverage": report["coverage"]})
+    if len({entry["dropout_rate"] for entry in compared}) < len(compared):
+        raise BadInputError("bad option", "--trained-rate: two of the models were trained at the same dropout "
+                                          "rate; compare networks trained at different rates")
+    best = min(compared, key=lambda entry: entry["score"])
+    return {"split": options.tune_split, "criterion": CRITERION, "models": compared, "best": best["model"],
+            "best_dropout_rate": best["dropout_rate"]}
+
+
 def calibrate_parameters(model: ParameterModel, data: Path, out: Path, options: CalibrateRequest,
                          thresholds: FlagThresholds = FlagThresholds(), progress: Progress = None) -> dict:
     """Report (and with ``tune_dropout``, recalibrate) a parameter model; writes calibration.json and figures.
@@ -245,6 +265,8 @@ def calibrate_parameters(model: ParameterModel, data: Path, out: Path, options: 
         record_dropout_rate(model.path, tuning["best"], data, options.tune_split, CRITERION, passes=options.passes,
                             seed=options.seed)
         result["tuning"] = tuning
+    if options.trained_rates:
+        result["trained_rates"] = compare_trained_rates(model, data, options, thresholds)
     rate = result["tuning"]["best"] if options.tune_dropout else (model.dropout_rate or model.training_rate)
     split = replace(sample_split(model, data, options.split, options.passes, options.seed, rate, options.batch_size,
                                  progress), thresholds=thresholds)
@@ -283,7 +305,17 @@ def report_tables(result: dict, passes: int) -> list[ReportTable]:
     rows += [[f"flag {name}: precision / recall ({value['predicted']:,} flagged, {value['true']:,} true)",
               f"{_percent(value['precision'])} / {_percent(value['recall'])}"]
              for name, value in result["flags"].items()]
-    return [coverage, ReportTable("errors of the most probable value and flags (paper: 0.10, 7 %, 1 %; R^2 "
+    tables = [coverage]
+    if "trained_rates" in result:
+        compared = result["trained_rates"]
+        tables.append(ReportTable(f"networks trained at different dropout rates, on the {compared['split']} split "
+                                  "(GaMPEN's choice; lower score is better calibrated)",
+                                  ["dropout rate", "score", *[f"mean coverage {v}" for v in levels], "model"],
+                                  [[f"{e['dropout_rate']:g}", f"{e['score']:.4f}",
+                                    *[f"{100 * e['coverage']['mean'][level_name(level)]:.1f}%" for level in LEVELS],
+                                    e["model"] + (" (best)" if e["model"] == compared["best"] else "")]
+                                   for e in sorted(compared["models"], key=lambda e: e["dropout_rate"])]))
+    return [*tables, ReportTable("errors of the most probable value and flags (paper: 0.10, 7 %, 1 %; R^2 "
                                   "magnitude 0.998, R_e 0.980; L_B/L_T 0.076 after flagging)", ["", ""], rows)]
 
 

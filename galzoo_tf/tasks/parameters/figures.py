@@ -228,4 +228,10 @@ def calibration_figures(out: Path, split, result: dict) -> list[str]:
         paths.append(plot_coverage_vs_dropout(out / "coverage-vs-dropout.png", [float(r) for r in tuning["coverage"]],
                                               list(tuning["coverage"].values()),
                                               f"HDI coverage against the dropout rate ({tuning['split']} split)"))
+    if "trained_rates" in result:
+        compared = result["trained_rates"]["models"]
+        paths.append(plot_coverage_vs_dropout(out / "coverage-vs-trained-dropout.png",
+                                              [e["dropout_rate"] for e in compared], [e["coverage"] for e in compared],
+                                              "HDI coverage of networks trained at each dropout rate "
+                                              f"({result['trained_rates']['split']} split)"))
     return [p.name for p in paths]

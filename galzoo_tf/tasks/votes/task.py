@@ -258,4 +258,7 @@ class VoteTask(Task):
 
     def calibrate(self, model: VoteModel, data: Path, out: Path, request: CalibrateRequest,
                   ensemble: Sequence[VoteModel], progress: Progress) -> CalibrationReport:
+        if request.trained_rates:
+            raise BadInputError("bad option", "--trained-rate compares parameter models; for a vote model use "
+                                              "--tune-dropout (test-time rates) or --ensemble")
         return calibration_report(model, data, out, request, self.defaults.calibrate_passes, ensemble, progress)
