@@ -7,7 +7,7 @@ GALZOO := $(VENV)/bin/galzoo
 STAMP := $(VENV)/.installed-stamp
 DEMO := data/demo
 
-.PHONY: venv test docs-check lint demo bench base-model campaign clean
+.PHONY: venv test docs-check lint demo bench base-model gampen-base campaign clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "galzoo needs Python 3.11; set PYTHON=/path/to/python3.11")'
@@ -72,6 +72,22 @@ base-model: venv
 	$(GALZOO) $(BASE_PREPARE)
 	$(GALZOO) $(BASE_TRAIN) --resume
 	$(PY) -m galzoo_tf.training.base_model $(BASE_RUN) "galzoo $(BASE_PREPARE) && galzoo $(BASE_TRAIN)"
+
+# GaMPEN pretrained at length (docs/parameters.md, issue 21), shipped as galzoo_tf/weights/gampen-base: 32,000
+# galaxies of Ghosh et al. (2022)'s Table 1 population in HSC g (nJy; about 11 minutes on 2 cores), the slim
+# network (width 0.125) on the central 1/1.5 of each frame at 96 px, float32, up to 40 epochs (about 100 s each);
+# every step resumes where an interrupted run stopped.
+GAMPEN_DATA := data/gampen-pretrain
+GAMPEN_RUN := data/gampen-base-run
+GAMPEN_PREPARE := prepare synthetic --survey hsc --n 32000 --test-size 2000 --val-fraction 0.08 --seed 21 \
+	--out $(GAMPEN_DATA)
+GAMPEN_TRAIN := train --task parameters --data $(GAMPEN_DATA) --image-size 96 --zoom 1.5 1.5 --width 0.125 \
+	--epochs 40 --batch-size 32 --learning-rate 3e-4 --patience 6 --seed 0 --out $(GAMPEN_RUN)
+
+gampen-base: venv
+	$(GALZOO) $(GAMPEN_PREPARE)
+	$(GALZOO) $(GAMPEN_TRAIN) --resume
+	$(PY) -m galzoo_tf.training.base_model $(GAMPEN_RUN) "galzoo $(GAMPEN_PREPARE) && galzoo $(GAMPEN_TRAIN)" gampen-base
 
 # Active learning on a representation (docs/acquisition.md, issue 20): 25,000 simulated galaxies to pretrain a trunk
 # on every question but bar (64 px, 20 epochs), 60,000 others as the pool (a 2500-galaxy test set; 19,647 pool

@@ -1,9 +1,11 @@
-"""The shipped base model: a finished pretraining run copied into the package, in float32, with its recipe.
+"""The shipped models: a finished pretraining run copied into the package, in float32, with its recipe.
 
 ``make base-model`` prepares the pretraining universe, trains on every question (resumable)
 and then runs ``python -m galzoo_tf.training.base_model RUN COMMAND``, which writes
-``galzoo_tf/weights/base/model.keras`` (weights only, float32 whatever precision trained
-them, so it runs on any CPU or GPU) and a ``galzoo.json`` that says how it was made.
+``galzoo_tf/weights/base/model.keras`` (float32 whatever precision trained them, so it runs
+on any CPU or GPU) and a ``galzoo.json`` that says how it was made. ``make gampen-base`` does
+the same for GaMPEN on Ghosh et al. (2022)'s population, into ``weights/gampen-base``
+(``python -m galzoo_tf.training.base_model RUN COMMAND gampen-base``).
 """
 
 from __future__ import annotations
@@ -15,29 +17,39 @@ import keras
 
 from galzoo_tf import __version__
 from galzoo_tf.fileio import write_json_atomic
-from galzoo_tf.models import rebuild_vote_model
+from galzoo_tf.models import build_gampen_model, rebuild_vote_model
 from galzoo_tf.training.callbacks import save_model_atomic
-from galzoo_tf.training.model_dir import BASE, FINAL, SHIPPED, SIDECAR, load_keras, read_sidecar
+from galzoo_tf.training.model_dir import BASE, FINAL, GAMPEN_BASE, SHIPPED, SIDECAR, load_keras, read_sidecar
 
-MAKE_TARGET = "make base-model"
+MAKE_TARGETS = {BASE: "make base-model", GAMPEN_BASE: "make gampen-base"}
 
 
-def ship(run: Path, command: str, target: Path = SHIPPED / BASE) -> Path:
-    """Copy the vote model of the finished run ``run`` to ``target`` in float32 with how it was made."""
+def float32_twin(trained: keras.Model, sidecar: dict) -> keras.Model:
+    """A float32 model of the trained one's task and architecture, holding its weights."""
+    keras.config.set_dtype_policy("float32")
+    config = sidecar["config"]
+    model = build_gampen_model(tuple(trained.input_shape[1:]), config["dropout"], config["width"], config["l2"]) \
+        if sidecar.get("task") == "parameters" else rebuild_vote_model(trained, config)
+    model.set_weights(trained.get_weights())
+    return model
+
+
+def ship(run: Path, command: str, name: str = BASE) -> Path:
+    """Copy the model of the finished run ``run`` into the package as ``name``, in float32, with how it was made."""
+    target = SHIPPED / name
     path, sidecar = read_sidecar(run)
     trained, config = load_keras(path), sidecar["config"]
-    keras.config.set_dtype_policy("float32")
-    model = rebuild_vote_model(trained, config)
-    model.set_weights(trained.get_weights())
+    model = float32_twin(trained, sidecar)
     target.mkdir(parents=True, exist_ok=True)
     save_model_atomic(model, target / FINAL)
     data = {key: value for key, value in sidecar["data"].items() if key != "path"}  # no path of this machine
-    shipped = {"command": command, "make": MAKE_TARGET, "seed": config["seed"], "data_fingerprint": data["fingerprint"],
+    shipped = {"command": command, "make": MAKE_TARGETS[name], "seed": config["seed"],
+               "data_fingerprint": data["fingerprint"],
                "galzoo_version": __version__, "precision": "trained in mixed precision where the config says so; "
                                                            "stored in float32"}
     write_json_atomic(target / SIDECAR, {**sidecar, "data": data, "shipped": shipped})
     return target
 
 
-if __name__ == "__main__":  # the make target's last step: RUN COMMAND
-    print(ship(Path(sys.argv[1]), sys.argv[2]))
+if __name__ == "__main__":  # the make target's last step: RUN COMMAND [NAME]
+    print(ship(Path(sys.argv[1]), sys.argv[2], *sys.argv[3:4]))

@@ -28,6 +28,8 @@ RECORD_WAIT_SECONDS = 60  # a calibration storing its section waits this long fo
 LEGACY_TASK = "votes"  # what a galzoo.json or run config written before tasks were recorded holds
 DEFAULT_IMAGE = {"shape": [256, 256, 3], "dtype": "uint8", "encoding": "raw"}  # models trained before it was kept
 BASE = "base"  # --model base, --init-from base: the base model shipped in the package
+GAMPEN_BASE = "gampen-base"  # --init-from gampen-base: GaMPEN pretrained on Ghosh et al. (2022)'s population
+SHIPPED_MODELS = (BASE, GAMPEN_BASE)
 SHIPPED = Path(__file__).resolve().parent.parent / "weights"  # galzoo_tf/weights/<name>/model.keras, galzoo.json
 
 
@@ -67,16 +69,18 @@ class SavedModel:
 
 
 def model_path(given: str | Path) -> Path:
-    """A ``--model`` value as a directory: ``base`` is the shipped base model, anything else a path."""
-    if str(given) != BASE:
+    """A ``--model`` value as a directory: ``base`` and ``gampen-base`` are the shipped models, anything else a
+    path."""
+    name = str(given)
+    if name not in SHIPPED_MODELS:
         return Path(given)
-    if Path(BASE).is_dir():
-        raise BadInputError("bad option", f"--model {BASE} names the shipped base model, but ./{BASE} is a "
-                                          "directory too; give that directory as an absolute path, or rename it")
-    shipped = SHIPPED / BASE
+    if Path(name).is_dir():
+        raise BadInputError("bad option", f"--model {name} names a shipped model, but ./{name} is a directory "
+                                          "too; give that directory as an absolute path, or rename it")
+    shipped = SHIPPED / name
     if not (shipped / FINAL).is_file():
-        raise BadInputError("not a model", f"the base model is not installed ({shipped}); `make base-model` "
-                                           "trains it")
+        raise BadInputError("not a model", f"the shipped model {name} is not installed ({shipped}); "
+                                           f"`make {name if name != BASE else 'base-model'}` trains it")
     return shipped
 
 
