@@ -48,6 +48,7 @@ def test_report_has_the_paper_keys_truth_metrics_and_figures(model_copy, tmp_pat
     assert saved["rmse"]["noise_floor"] > 0 and saved["rmse"]["noise_floor_from"] == "true rho"
     assert {"coverage.png", "posteriors.png", "distributions.png", "roc-bar.png", "confusion-bar.png",
             "roc-bar-confident.png", "confusion-bar-confident.png"} == set(saved["figures"])
+    assert "by_answer" not in saved  # one output: the pooled report is the answer's
     confident = saved["majority"]["bar"]["most_confident"]
     assert 0 < confident["galaxies"] < saved["majority"]["bar"]["all"]["galaxies"]
     assert 0 <= confident["accuracy"] <= 1
@@ -134,3 +135,17 @@ def test_most_confident_keeps_the_top_of_each_predicted_class():
 
 
 PAPER_KEYS_FLOAT = tuple(float(k) for k in PAPER_KEYS)
+
+
+def test_a_model_of_many_answers_reports_each_answer_alone_and_its_softmax_rho_sum_to_one(tiny_bar, tiny_trunk,
+                                                                                          tmp_path):
+    model = load_model(tiny_trunk, "votes")
+    report = calibrate(model, tiny_bar[0], tmp_path / "report", CalibrateOptions(passes=3))
+    smooth = report["by_answer"]["smooth/smooth"]
+    assert set(smooth["coverage_error"]["mc"]) == set(PAPER_KEYS)
+    asked = sum(v["galaxies"] for k, v in report["by_answer"].items() if k.startswith("smooth/"))
+    assert asked == 3 * smooth["galaxies"]  # one row per galaxy for each of smooth's three answers
+    sampler = model.sampler(3, False, 0)
+    split = sample_split([sampler], model.heads, tiny_bar[0], "test", 16)
+    for question, rho in rho_samples(split, [sampler], [None]).items():
+        np.testing.assert_allclose(rho.sum(axis=-1), 1, rtol=1e-5, err_msg=question)

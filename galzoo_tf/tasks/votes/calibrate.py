@@ -137,12 +137,16 @@ class Outcomes:
     truth: np.ndarray | None
 
 
-def outcomes(split: SplitFeatures, rho: dict[str, np.ndarray], min_votes: int = 1) -> Outcomes:
-    """Pool the answers with an output (a two-answer question's first) of every question, N >= min_votes."""
+def outcomes(split: SplitFeatures, rho: dict[str, np.ndarray], min_votes: int = 1,
+             only: str | None = None) -> Outcomes:
+    """Pool the answers with an output (a two-answer question's first) of every question, N >= min_votes; or
+    only the answer ``only`` (QUESTION/ANSWER)."""
     parts = []
     for head in split.heads:
         asked = split.totals[head.question] >= max(min_votes, 1)
         for index in range(head.size):
+            if only is not None and only != f"{head.question}/{head.answers[index]}":
+                continue
             truth = split.truth[head.question][asked, index] if split.truth else None
             parts.append((rho[head.question][asked, :, index], split.counts[head.question][asked, index],
                           split.totals[head.question][asked], split.ids[asked], truth))
@@ -360,6 +364,12 @@ def _assess(out: Path, name: str, split: SplitFeatures, samplers: list[Sampler],
     rho = rho_samples(view, samplers, rates, spreads=spreads)
     rows = outcomes(view, rho, min_votes)
     report = evaluate(rows)
+    outputs = [f"{h.question}/{a}" for h in view.heads for a in h.answers
+               if (view.totals[h.question] >= max(min_votes, 1)).any()]
+    if len(outputs) > 1:  # pooled answers above; each alone here (Table 1 is smooth's first answer)
+        report["by_answer"] = {name: {field: value for field, value in evaluate(
+            outcomes(view, rho, min_votes, name)).items() if field in ("coverage_error", "galaxies", "rmse")}
+            for name in outputs}
     report["majority"] = majority_metrics(view, rho)
     report["figures"] = [p.name for p in figures(out, name, rows, view, rho, options)]
     return report
