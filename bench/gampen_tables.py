@@ -21,8 +21,8 @@ def read(folder: str) -> dict:
 
 
 def level_key(report: dict, level: str) -> str:
-    """The report's key for a level ('68.27%' or similar)."""
-    return next(k for k in report["coverage"]["mean"] if k.startswith(level[:4]))
+    """The report's key for a level ('68' for 68.27 %)."""
+    return level.split(".")[0]
 
 
 def percent(value: float | None) -> str:
@@ -32,7 +32,7 @@ def percent(value: float | None) -> str:
 def report_tables(report: dict) -> list[str]:
     keys = [level_key(report, level) for level in LEVELS]
     lines = [f"{report['galaxies']:,} test galaxies, dropout {report['dropout_rate']:g}", "",
-             "| coverage | " + " | ".join(f"{k}" for k in keys) + " | paper | within 3 points |",
+             "| coverage | " + " | ".join(f"{level} %" for level in LEVELS) + " | paper | within 3 points |",
              "| --- | --- | --- | --- | --- | --- |"]
     for name in (*PARAMETERS, "mean"):
         ours = [100 * report["coverage"][name][k] for k in keys]
