@@ -46,8 +46,8 @@ def metrics_table(question: str, reports: dict[str, dict]) -> list[str]:
     for run, report in reports.items():
         majority = report["majority"][question]
         auc = [next(iter(majority[subset]["roc_auc"].values()), float("nan")) for subset in ("all", "most_confident")]
-        rmse = report["rmse"]
-        lines.append(f"| {run} | {report['galaxies']:,} | {rmse['fraction_vs_observed']:.3f} | "
+        rmse, galaxies = answer_report(question, report)["rmse"], answer_report(question, report)["galaxies"]
+        lines.append(f"| {run} | {galaxies:,} | {rmse['fraction_vs_observed']:.3f} | "
                      f"{rmse['noise_floor']:.3f} | {rmse.get('rho_mean_vs_truth', float('nan')):.3f}"
                      f" | {majority['all']['accuracy']:.3f} / {majority['most_confident']['accuracy']:.3f} "
                      f"({majority['most_confident']['galaxies']}) | {auc[0]:.3f} / {auc[1]:.3f} |")
