@@ -169,3 +169,15 @@ def test_networks_trained_at_other_rates_are_compared_as_gampen_chose_its_rate(h
     result = CliRunner().invoke(app, ["calibrate", "--model", str(model), "--data", str(hsc), "--out",
                                       str(tmp_path / "same"), "--passes", "4", "--trained-rate", str(model)])
     assert result.exit_code == 2 and "same dropout" in result.output
+
+
+def test_a_finished_parameter_run_ships_in_float32_with_its_recipe(model: Path, tmp_path: Path):
+    from galzoo_tf.tasks.registry import load_model
+    from galzoo_tf.training.base_model import ship
+
+    shipped = ship(model, "galzoo train ...", "gampen-base", tmp_path)
+    copy, original = load_model(shipped), load_model(model)
+    assert copy.sidecar["shipped"]["make"] == "make gampen-base" and copy.task == "parameters"
+    assert {w.dtype for w in copy.model.weights} == {"float32"}
+    images = np.random.default_rng(0).normal(0, 1, (2, *copy.model.input_shape[1:])).astype(np.float32)
+    np.testing.assert_allclose(copy.model(images), original.model(images), rtol=1e-5, atol=1e-5)

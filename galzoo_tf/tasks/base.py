@@ -78,6 +78,11 @@ class Task(ABC):
         """The run of ``config`` (defaults filled in) on the records in ``data``."""
 
     @abstractmethod
+    def rebuilt(self, trained: keras.Model, config: dict) -> keras.Model:
+        """A freshly initialised model of a trained one's architecture (from its input and its training
+        ``config``), in the current dtype policy: to ship its weights in float32, or as a random baseline."""
+
+    @abstractmethod
     def saved_model(self, path: Path, model: keras.Model, sidecar: dict) -> SavedModel:
         """A loaded model directory of this task."""
 

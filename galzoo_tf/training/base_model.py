@@ -17,9 +17,18 @@ import keras
 
 from galzoo_tf import __version__
 from galzoo_tf.fileio import write_json_atomic
-from galzoo_tf.models import build_gampen_model, rebuild_vote_model
+from galzoo_tf.tasks.registry import task_named
 from galzoo_tf.training.callbacks import save_model_atomic
-from galzoo_tf.training.model_dir import BASE, FINAL, GAMPEN_BASE, SHIPPED, SIDECAR, load_keras, read_sidecar
+from galzoo_tf.training.model_dir import (
+    BASE,
+    FINAL,
+    GAMPEN_BASE,
+    LEGACY_TASK,
+    SHIPPED,
+    SIDECAR,
+    load_keras,
+    read_sidecar,
+)
 
 MAKE_TARGETS = {BASE: "make base-model", GAMPEN_BASE: "make gampen-base"}
 
@@ -27,16 +36,15 @@ MAKE_TARGETS = {BASE: "make base-model", GAMPEN_BASE: "make gampen-base"}
 def float32_twin(trained: keras.Model, sidecar: dict) -> keras.Model:
     """A float32 model of the trained one's task and architecture, holding its weights."""
     keras.config.set_dtype_policy("float32")
-    config = sidecar["config"]
-    model = build_gampen_model(tuple(trained.input_shape[1:]), config["dropout"], config["width"], config["l2"]) \
-        if sidecar.get("task") == "parameters" else rebuild_vote_model(trained, config)
+    model = task_named(sidecar.get("task", LEGACY_TASK)).rebuilt(trained, sidecar["config"])
     model.set_weights(trained.get_weights())
     return model
 
 
-def ship(run: Path, command: str, name: str = BASE) -> Path:
-    """Copy the model of the finished run ``run`` into the package as ``name``, in float32, with how it was made."""
-    target = SHIPPED / name
+def ship(run: Path, command: str, name: str = BASE, root: Path = SHIPPED) -> Path:
+    """Copy the model of the finished run ``run`` into the package (``root``) as ``name``, in float32, with how
+    it was made."""
+    target = root / name
     path, sidecar = read_sidecar(run)
     trained, config = load_keras(path), sidecar["config"]
     model = float32_twin(trained, sidecar)

@@ -108,6 +108,9 @@ class ParameterTask(Task):
     def training(self, data: Path, manifest: dict, config: TrainConfig) -> ParameterTraining:
         return ParameterTraining(data, manifest, config)
 
+    def rebuilt(self, trained: keras.Model, config: dict) -> keras.Model:
+        return build_gampen_model(tuple(trained.input_shape[1:]), config["dropout"], config["width"], config["l2"])
+
     def saved_model(self, path: Path, model: keras.Model, sidecar: dict) -> ParameterModel:
         model.get_layer(STN_LAYER)  # another architecture fails here, not mid-catalogue
         if not mc_dropout_layers(model):

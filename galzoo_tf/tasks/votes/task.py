@@ -16,7 +16,14 @@ import tensorflow as tf
 
 from galzoo_tf.data.augment import AugmentConfig
 from galzoo_tf.errors import BadInputError
-from galzoo_tf.models import DENSE_ACTIVATIONS, LEGACY_DENSE, PAPER_DENSE, TrunkScaledAdam, build_vote_model
+from galzoo_tf.models import (
+    DENSE_ACTIVATIONS,
+    LEGACY_DENSE,
+    PAPER_DENSE,
+    TrunkScaledAdam,
+    build_vote_model,
+    rebuild_vote_model,
+)
 from galzoo_tf.schema import Schema, schema_of
 from galzoo_tf.tasks.base import Progress, Rows, Task, TaskDefaults
 from galzoo_tf.tasks.requests import CalibrateRequest, CalibrationReport, PredictRequest
@@ -237,6 +244,9 @@ class VoteTask(Task):
 
     def training(self, data: Path, manifest: dict, config: TrainConfig) -> VoteTraining:
         return VoteTraining(data, manifest, config)
+
+    def rebuilt(self, trained: keras.Model, config: dict) -> keras.Model:
+        return rebuild_vote_model(trained, config)
 
     def saved_model(self, path: Path, model: keras.Model, sidecar: dict) -> VoteModel:
         for name in (DROPOUT_LAYER, LOGITS_LAYER):  # another architecture fails here, not mid-catalogue
