@@ -194,7 +194,8 @@ def test_cli_synthetic_writes_records_and_a_montage(tmp_path):
     assert result.exit_code == 0, result.output
     manifest = records.read_manifest(out)
     assert manifest["source"] == "synthetic" and manifest["total"] == 14
-    assert manifest["inputs"]["simulation"] == {"survey": "sdss", "n": 14, "seed": 5, "overdispersion": 0.0}
+    assert manifest["inputs"]["simulation"] == {"survey": "sdss", "n": 14, "seed": 5, "overdispersion": 0.0,
+                                                "population": "magnitude-limited"}
     with Image.open(out / "montage.png") as picture:
         assert picture.width > 600 and picture.height > 200
 
