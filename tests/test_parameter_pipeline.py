@@ -181,3 +181,15 @@ def test_a_finished_parameter_run_ships_in_float32_with_its_recipe(model: Path, 
     assert {w.dtype for w in copy.model.weights} == {"float32"}
     images = np.random.default_rng(0).normal(0, 1, (2, *copy.model.input_shape[1:])).astype(np.float32)
     np.testing.assert_allclose(copy.model(images), original.model(images), rtol=1e-5, atol=1e-5)
+
+
+def test_a_calibrated_rate_of_zero_is_used_not_taken_for_unset(hsc: Path, model: Path, tmp_path: Path):
+    import shutil
+
+    from galzoo_tf.training.model_dir import record_dropout_rate
+
+    copy = tmp_path / "model"
+    shutil.copytree(model, copy)
+    record_dropout_rate(copy, 0.0, hsc, "val", "test")
+    invoke("calibrate", "--model", copy, "--data", hsc, "--out", tmp_path / "report", "--passes", "4")
+    assert json.loads((tmp_path / "report" / "calibration.json").read_text())["dropout_rate"] == 0.0

@@ -55,7 +55,11 @@ def ship(run: Path, command: str, name: str = BASE, root: Path = SHIPPED) -> Pat
                "data_fingerprint": data["fingerprint"],
                "galzoo_version": __version__, "precision": "trained in mixed precision where the config says so; "
                                                            "stored in float32"}
-    write_json_atomic(target / SIDECAR, {**sidecar, "data": data, "shipped": shipped})
+    posterior = {**sidecar["posterior"], "tuned_on": {key: value for key, value in
+                                                      sidecar["posterior"].get("tuned_on", {}).items()
+                                                      if key != "data"}} if "posterior" in sidecar else None
+    write_json_atomic(target / SIDECAR, {**sidecar, "data": data, "shipped": shipped,
+                                         **({"posterior": posterior} if posterior else {})})
     return target
 
 

@@ -267,7 +267,8 @@ def calibrate_parameters(model: ParameterModel, data: Path, out: Path, options: 
         result["tuning"] = tuning
     if options.trained_rates:
         result["trained_rates"] = compare_trained_rates(model, data, options, thresholds)
-    rate = result["tuning"]["best"] if options.tune_dropout else (model.dropout_rate or model.training_rate)
+    rate = result["tuning"]["best"] if options.tune_dropout else \
+        (model.training_rate if model.dropout_rate is None else model.dropout_rate)  # a calibrated 0 is a rate
     split = replace(sample_split(model, data, options.split, options.passes, options.seed, rate, options.batch_size,
                                  progress), thresholds=thresholds)
     result.update({"split": options.split, "dropout_rate": rate, **assess(split)})
