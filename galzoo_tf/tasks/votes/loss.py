@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import keras
+import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
@@ -25,17 +26,16 @@ def negative_log_likelihood(y_true: tf.Tensor, logits: tf.Tensor, groups: Groups
     size = logits.shape[-1]
     counts, totals = y_true[..., :size], y_true[..., size:]
     logits = tf.cast(logits, tf.float32)
-    binomial = tf.ones([size], tf.bool)
+    binomial = np.ones(size, bool)  # outputs outside every softmax group: their own Binomial
     log_prob = tf.zeros_like(logits[..., 0])
     for offset, width in groups:
         columns = slice(offset, offset + width)
         total = totals[..., offset]
         grouped = tfd.Multinomial(total_count=total, logits=logits[..., columns]).log_prob(counts[..., columns])
         log_prob += tf.where(total > 0, grouped, tf.zeros_like(grouped))
-        binomial = tf.tensor_scatter_nd_update(binomial, [[i] for i in range(offset, offset + width)],
-                                               tf.zeros([width], tf.bool))
+        binomial[columns] = False
     single = tfd.Binomial(total_count=totals, logits=logits).log_prob(counts)
-    single = tf.where((totals > 0) & binomial, single, tf.zeros_like(single))
+    single = tf.where((totals > 0) & tf.constant(binomial), single, tf.zeros_like(single))
     return -(log_prob + tf.reduce_sum(single, axis=-1))
 
 
