@@ -86,7 +86,8 @@ class SplitSamples:
 
 
 def sample_split(model: ParameterModel, data: Path, split: str, passes: int, seed: int, rate: float | None,
-                 batch_size: int, progress: Callable[[int, int], None] | None = None) -> SplitSamples:
+                 batch_size: int, progress: Callable[[int, int], None] | None = None,
+                 thresholds: FlagThresholds = FlagThresholds()) -> SplitSamples:
     """Sample every galaxy (R_e > 0, F > 0) of a split at a test-time dropout rate.
 
     True L_B/L_T is clipped to [epsilon, 1 - epsilon] like the training targets: pure disks
@@ -112,7 +113,7 @@ def sample_split(model: ParameterModel, data: Path, split: str, passes: int, see
     if not ids:
         raise BadInputError("no galaxies", f"{data}: the {split} split has no galaxy with parameters")
     return SplitSamples(split, np.asarray(ids), np.concatenate(truth), np.concatenate(samples), np.concatenate(scales),
-                        epsilon)
+                        epsilon, thresholds)
 
 
 TYPICAL = 68.27  # the percentile of |error| GaMPEN calls typical ("within 0.1 in ~68 % of cases")
@@ -217,8 +218,8 @@ def tune_dropout(model: ParameterModel, data: Path, options: CalibrateRequest, t
     """Score every test-time rate on the tuning split; the best is the one with the smallest score."""
     scores, coverage = {}, {}
     for rate in options.tune_dropout:
-        split = replace(sample_split(model, data, options.tune_split, options.passes, options.seed, rate,
-                                     options.batch_size), thresholds=thresholds)
+        split = sample_split(model, data, options.tune_split, options.passes, options.seed, rate, options.batch_size,
+                             thresholds=thresholds)
         report = assess(split)
         scores[rate], coverage[f"{rate:g}"] = calibration_score(report), report["coverage"]
     best = min(scores, key=scores.get)
@@ -233,8 +234,8 @@ def compare_trained_rates(model: ParameterModel, data: Path, options: CalibrateR
     others = [ParameterModel(*fine_tuning_source(path, "parameters")) for path in options.trained_rates]
     compared = []
     for candidate in [model, *others]:
-        split = replace(sample_split(candidate, data, options.tune_split, options.passes, options.seed,
-                                     candidate.training_rate, options.batch_size), thresholds=thresholds)
+        split = sample_split(candidate, data, options.tune_split, options.passes, options.seed,
+                             candidate.training_rate, options.batch_size, thresholds=thresholds)
         report = assess(split)
         compared.append({"model": str(candidate.path.resolve()), "dropout_rate": candidate.training_rate,
                          "score": calibration_score(report), "coverage": report["coverage"]})
@@ -269,8 +270,8 @@ def calibrate_parameters(model: ParameterModel, data: Path, out: Path, options: 
         result["trained_rates"] = compare_trained_rates(model, data, options, thresholds)
     rate = result["tuning"]["best"] if options.tune_dropout else \
         (model.training_rate if model.dropout_rate is None else model.dropout_rate)  # a calibrated 0 is a rate
-    split = replace(sample_split(model, data, options.split, options.passes, options.seed, rate, options.batch_size,
-                                 progress), thresholds=thresholds)
+    split = sample_split(model, data, options.split, options.passes, options.seed, rate, options.batch_size,
+                         progress, thresholds)
     result.update({"split": options.split, "dropout_rate": rate, **assess(split)})
     result["score"] = calibration_score(result)
     result["figures"] = calibration_figures(out, split, result) + [stn_figure(model, data, split, out).name]
