@@ -48,6 +48,11 @@ def predict(
     scheduler: shared.Scheduler = None,
     merge: Annotated[Path | None, typer.Option(help="With --out DIR: also join the parts into this one "
                                                     "catalogue (.fits, .csv or .parquet).")] = None,
+    output_format: Annotated[str, typer.Option("--format", help="'posterior': every answer's rho summaries and vote "
+                                                         "fraction (docs/posteriors.md); 'kaggle': the Kaggle "
+                                                         "challenge's CSV, GalaxyID and the 37 tree-weighted "
+                                                         "probabilities Class1.1 ... Class11.6, from a vote model "
+                                                         "of every question (docs/kaggle.md).")] = "posterior",
 ) -> None:
     """Write a posterior catalogue: for every galaxy and answer, rho's mean, spread and percentiles, and the predicted vote fraction with its interval at the question's typical N; for a parameter model (GaMPEN), the mode, median and 68/95/99.7 % highest-density intervals of L_B/L_T, R_e and flux, with qualitative flags.
 
@@ -58,7 +63,8 @@ def predict(
     from galzoo_tf.tasks.requests import PredictRequest
 
     request = PredictRequest(passes=passes, tta=tta, seed=seed, save_samples=save_samples, interval=interval,
-                             dropout_rate=dropout_rate, batch_size=batch_size, corner_ids=tuple(corner or ()))
+                             dropout_rate=dropout_rate, batch_size=batch_size, corner_ids=tuple(corner or ()),
+                             format=output_format)
     inputs = ImageInputs(data, images, fits_dir, split, skip_bad)
     with counting("predicting") as progress:
         result = predict_catalogue(model, inputs, out, request, EngineSpec(engine, scheduler), engine_for, resume,
@@ -66,6 +72,7 @@ def predict(
     rows = [["galaxies", f"{result.rows:,}"], ["samples per galaxy", f"{result.samples_per_galaxy}"],
             ["speed", f"{result.galaxies_per_second:,.1f} galaxies/s"]]
     rows += [[f"skipped: {reason}", f"{count:,}"] for reason, count in result.skipped.items()]
-    report.print(table(f"posterior catalogue {out}", ["", ""], rows))
+    title = "Kaggle-format predictions" if output_format == "kaggle" else "posterior catalogue"
+    report.print(table(f"{title} {out}", ["", ""], rows))
     if merge is not None:
         report.print(f"merged catalogue: {merge}")

@@ -14,6 +14,7 @@ import typer
 from galzoo_cli import options as shared
 from galzoo_cli.console import console, counting, engine_for, friendly_errors, report, table, transferring, warn
 from galzoo_tf.engine import EngineSpec
+from galzoo_tf.kaggle import TOLERANCE as KAGGLE_TOLERANCE
 
 if TYPE_CHECKING:
     from galzoo_tf.data.prepare import PrepareOptions, PrepareRun, PrepareSummary
@@ -29,6 +30,8 @@ SOURCES = [
      "galzoo prepare synthetic --n 20000 --out data/synthetic"],
     ["gz2", "the real Galaxy Zoo 2 catalogue and images (or --download them)",
      "galzoo prepare gz2 --catalogue gz2_hart16.csv.gz --images images/ --mapping map.csv"],
+    ["kaggle", "the Kaggle Galaxy Zoo challenge's training_solutions_rev1.csv and GalaxyID.jpg images",
+     "galzoo prepare kaggle --solutions training_solutions_rev1.csv --images images_training_rev1/"],
     ["folder", "your own project: a folder of images and a CSV of vote counts",
      "galzoo prepare folder --images DIR --labels votes.csv --out data/mine"],
     ["fits", "your own FITS cutouts and a table of L_B/L_T, R_e and flux, for parameter models (GaMPEN)",
@@ -165,6 +168,36 @@ def gz2(
                           download=cache if download else None, mirror=mirror, keep_stripe82=keep_stripe82,
                           min_votes=min_votes or ())
     _summarise(out, summary)
+
+
+@records_command("kaggle", test_size=0.2)
+def kaggle(
+    solutions: Annotated[Path, typer.Option(help="The challenge's training_solutions_rev1.csv: GalaxyID and the 37 "
+                                                 "weighted vote fractions Class1.1 ... Class11.6.")],
+    images: Annotated[Path, typer.Option(help="Folder of the challenge's images, named <GalaxyID>.jpg "
+                                              "(images_training_rev1/).")],
+    out: Out = Path("data/kaggle/records"),
+    votes: Annotated[int | None, typer.Option(help="Pseudo-votes per galaxy: each question gets this N times "
+                                                   "its weight in the release (the fraction of volunteers "
+                                                   "reaching it), shared among its answers. Default: 40, GZ2's "
+                                                   "typical N for its first question.", min=1)] = None,
+    tolerance: Annotated[float, typer.Option(help="How far a question's answers may sum from their parent's "
+                                                  "fraction before the row is refused.", min=0)] = KAGGLE_TOLERANCE,
+    min_votes: MinVotes = None,
+    *,
+    records: Records,
+) -> None:
+    """The Kaggle Galaxy Zoo challenge (61,578 GZ2 galaxies): weighted vote fractions, turned into pseudo-counts.
+
+    Each row's 37 fractions are checked against the GZ2 tree (a question's answers sum to the fraction of the answer leading to it; question 6 to 1, as the release made it) and a row that does not fit stops the run naming it (--skip-bad skips and counts such rows). The fractions become each question's conditional fractions and pseudo-counts at --votes per galaxy, so vote models train on them, and stay in the records for the challenge's 37-answer RMSE (`galzoo calibrate`). Images are resized to --size. See docs/kaggle.md.
+    """  # noqa: E501
+    from galzoo_tf.data.prepare import prepare_kaggle
+
+    summary = prepare_kaggle(solutions, images, out, records.options(), records.run(), volunteers=votes,
+                             tolerance=tolerance, min_votes=min_votes or ())
+    _summarise(out, summary)
+    report.print(f"next: [bold]galzoo train --data {out} --question all --out MODEL[/], then [bold]galzoo predict "
+                 "--model MODEL --data ... --format kaggle --out predictions.csv[/]", soft_wrap=True)
 
 
 @records_command("folder", test_size=0.2)

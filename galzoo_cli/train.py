@@ -33,8 +33,10 @@ def train(
                                                        "for the question (default: the question's cut in the "
                                                        "tree, 10 for GZ2's bar as Walmsley et al. 2019, else 1).",
                                                   min=0)] = None,
-    architecture: Annotated[str, typer.Option(help="'paper' (the CNN of Walmsley et al. 2019) or 'efficientnet' "
-                                                   "(EfficientNetB0 trunk, untrained; for GPUs).")] = "paper",
+    architecture: Annotated[str, typer.Option(help="'paper' (the CNN of Walmsley et al. 2019), 'efficientnet' "
+                                                   "(EfficientNetB0 trunk; for GPUs) or 'resnet50' (ResNet50 trunk, "
+                                                   "the lab report's baseline); keras.applications networks start "
+                                                   "untrained.")] = "paper",
     colour: Annotated[bool, typer.Option("--colour/--greyscale", help="Keep colour channels (default: average to "
                                                                       "greyscale, as the paper).")] = False,
     zoom: Annotated[tuple[float, float] | None, typer.Option(help="Crop zoom range, e.g. 1.7 1.9 (default: the "

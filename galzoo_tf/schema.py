@@ -59,6 +59,7 @@ class Question:
     zoom: tuple[float, float] = (1.1, 1.3)  # augmentation crop zoom range (Walmsley et al. 2019 §2.5.3)
     central_crop: bool = False  # crop at the centre (bar) rather than at a random position (smooth)
     min_votes: int = 1  # training's default cut on N (Walmsley et al. 2019 train bar on N >= 10)
+    kaggle_weighted: bool = True  # the Kaggle release scales its fractions by the fraction reaching it (GZ2 odd: not)
 
     @property
     def answer_names(self) -> tuple[str, ...]:
@@ -104,7 +105,7 @@ class Schema:
                 "questions": [{"name": q.name, "task": q.task, "stem": q.stem, "text": q.text,
                                "expected_votes": q.expected_votes, "total_column": q.total_column,
                                "zoom": list(q.zoom), "crop": "central" if q.central_crop else "random",
-                               "min_votes": q.min_votes,
+                               "min_votes": q.min_votes, "kaggle_weighted": q.kaggle_weighted,
                                "answers": [{"name": a.name, "stem": a.stem, "kaggle": a.kaggle,
                                             "leads_to": a.leads_to} for a in q.answers]}
                               for q in self.questions]}
@@ -162,7 +163,7 @@ def _build(raw: dict) -> Schema:
             Question(q["name"], q.get("task", q["name"]), q.get("stem", q["name"]), q.get("text", ""),
                      int(q.get("expected_votes", 0)), answers, q.get("total_column"),
                      tuple(q.get("zoom", (1.1, 1.3))), q.get("crop", "random") == "central",
-                     int(q.get("min_votes", 1)))
+                     int(q.get("min_votes", 1)), bool(q.get("kaggle_weighted", True)))
         )
     columns = raw.get("columns", {})
     schema = Schema(raw["name"], raw.get("title", raw["name"]), raw["root"], tuple(questions),

@@ -27,7 +27,14 @@ from galzoo_tf.catalogues.formats import (
     write_catalogue,
     write_parquet_part,
 )
-from galzoo_tf.catalogues.writer import CatalogueKind, PredictResult, catalogue_settings, drain_rows, fits_keywords
+from galzoo_tf.catalogues.writer import (
+    CatalogueKind,
+    PredictResult,
+    catalogue_settings,
+    drain_rows,
+    fits_keywords,
+    row_count,
+)
 from galzoo_tf.data.inputs import FolderSource, Partition, RecordSource, partitions
 from galzoo_tf.engine import Engine, worker_cache
 from galzoo_tf.errors import BadInputError
@@ -70,7 +77,7 @@ def predict_part(part: Partition, job: CatalogueJob) -> dict:
     rows_of = job.rows_of()
     tables = [rows_of(batch) for batch in part.source.batches(job.options.batch_size) if batch.ids]
     columns = drain_rows(tables) if tables else {}
-    meta = {"part": part.name, "rows": len(columns.get("id", ())), "consumed": part.source.total,
+    meta = {"part": part.name, "rows": row_count(columns), "consumed": part.source.total,
             "skipped": dict(part.source.skipped)}
     path = part_path(Path(job.out), part.name)
     with replaced_atomically(path, ".parquet") as temporary:

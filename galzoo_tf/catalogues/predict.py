@@ -8,7 +8,7 @@ writer to one Parquet part per input shard on any engine (``--out DIR``).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from galzoo_tf.data.inputs import FolderSource, ImageInputs, RecordSource
 from galzoo_tf.engine import LOCAL, EngineSpec, LocalEngine, Starter, running
 from galzoo_tf.errors import BadInputError
 from galzoo_tf.outputs import Output, writing
+from galzoo_tf.tasks.base import Task
 from galzoo_tf.tasks.registry import load_models, task_of
 from galzoo_tf.tasks.requests import PredictRequest
 from galzoo_tf.training.model_dir import SavedModel
@@ -39,6 +40,26 @@ def predict(models: Sequence[SavedModel], source: RecordSource | FolderSource, o
     settings = catalogue_settings([m.checksum() for m in models], source, options)
     return stream_catalogue(source, out, settings, options, kind.catalogue_rows(models, options, out),
                             kind.catalogue_provenance(models, source, options), resume, overwrite, progress)
+
+
+def check_kaggle_output(out: Path, merge: Path | None) -> None:
+    """The challenge's layout is a CSV: one file, or a folder of parts merged into one."""
+    final = merge if merge is not None else out
+    if final.suffix.lower() != ".csv" and not (merge is None and final.suffix == ""):
+        raise BadInputError("bad option", f"--format kaggle writes the challenge's CSV layout: give --out FILE.csv "
+                                          f"(or --out DIR --merge FILE.csv), not {final}")
+
+
+def kaggle_kind(task: Task, models: Sequence[SavedModel], options: Any) -> tuple[Any, CatalogueKind]:
+    """The options and kind of a Kaggle catalogue of vote models of every GZ2 question (checked before any galaxy
+    is sampled); the options name the format, so a run of the other format is never resumed into it."""
+    from galzoo_tf.tasks.votes.kaggle import KaggleCatalogue, KaggleOptions, check_kaggle_model
+
+    if task.name != "votes":
+        raise BadInputError("bad option", f"--format kaggle needs vote models; {models[0].path} is a {task.name} "
+                                          "model")
+    check_kaggle_model(models[0])
+    return KaggleOptions(**asdict(options)), KaggleCatalogue()
 
 
 def predict_catalogue(model_dirs: Sequence[Path], inputs: ImageInputs, out: Path, request: PredictRequest,
@@ -65,14 +86,20 @@ def predict_catalogue(model_dirs: Sequence[Path], inputs: ImageInputs, out: Path
                Output.file(out, also=[provenance_path(out)])]
     if merge is not None:
         outputs.append(Output.file(merge, "--merge", also=[provenance_path(merge)]))
+    if request.format == "kaggle":
+        check_kaggle_output(out, merge)
     with writing(outputs, [*inputs.paths(), *[("model directory", path) for path in model_dirs]]):
         models = load_models(model_dirs)
         source = inputs.open(models[0].image)
-        options = task_of(models).predict_options(request, models)
+        task = task_of(models)
+        options, kind = task.predict_options(request, models), None
+        if request.format == "kaggle":
+            options, kind = kaggle_kind(task, models, options)
         if not partitioned:
-            result = predict(models, source, out, options, resume=resume, overwrite=overwrite, progress=progress)
+            result = predict(models, source, out, options, resume=resume, overwrite=overwrite, progress=progress,
+                             kind=kind)
         else:
             with start(engine) as started:
                 result = predict_partitioned(models, source, out, options, started or LocalEngine(), overwrite,
-                                             merge, progress)
+                                             merge, progress, kind)
     return replace(result, samples_per_galaxy=options.passes * len(models))

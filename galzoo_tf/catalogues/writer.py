@@ -51,6 +51,11 @@ def catalogue_settings(checksums: list[str], source: RecordSource | FolderSource
     return {**chosen, "models": checksums, "input": source.identity()}
 
 
+def row_count(columns: dict[str, np.ndarray]) -> int:
+    """Rows of a batch of catalogue columns (every column has one value per galaxy; none: 0)."""
+    return len(next(iter(columns.values()), ()))
+
+
 def drain_rows(rows: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     """The batches' rows joined column by column; the list is emptied (it is the pending buffer)."""
     joined = {name: np.concatenate([r[name] for r in rows]) for name in rows[0]}
@@ -71,7 +76,7 @@ def stream_catalogue(source: RecordSource | FolderSource, out: Path, settings: d
             pending.append(columns_of(batch))
         pending_consumed += batch.consumed
         done += batch.consumed
-        if pending and sum(len(p["id"]) for p in pending) >= options.part_rows:
+        if pending and sum(row_count(p) for p in pending) >= options.part_rows:
             partial.add(drain_rows(pending), pending_consumed)
             pending_consumed = 0
         if progress:

@@ -5,8 +5,8 @@ path, vote counts and optional float features. This module assigns splits with a
 plans shards deterministically, decodes images in worker processes, and writes each
 shard atomically. A state file records finished shards, so an interrupted run resumes
 and ends with the same bytes as an uninterrupted one; re-running a finished prepare is
-a no-op. ``prepare_gz2``, ``prepare_folder``, ``prepare_fits`` and ``prepare_synthetic`` are
-the four `galzoo prepare` commands whole: read the source with its defaults, then write.
+a no-op. ``prepare_gz2``, ``prepare_kaggle``, ``prepare_folder``, ``prepare_fits`` and
+``prepare_synthetic`` are the five `galzoo prepare` commands whole: read the source with its defaults, then write.
 """
 
 from __future__ import annotations
@@ -35,10 +35,12 @@ from galzoo_tf.data.sources.download import ByteProgress, download_gz2
 from galzoo_tf.data.sources.fits_table import load_fits_parameters, native_side
 from galzoo_tf.data.sources.folder import load_folder
 from galzoo_tf.data.sources.gz2 import gz2_min_votes, load_gz2
+from galzoo_tf.data.sources.kaggle import load_kaggle
 from galzoo_tf.data.sources.table import Catalogue
 from galzoo_tf.engine import Engine
 from galzoo_tf.errors import BadInputError
 from galzoo_tf.fileio import corrupt_files, read_json, write_json_atomic
+from galzoo_tf.kaggle import TOLERANCE as KAGGLE_TOLERANCE
 from galzoo_tf.outputs import Output, remove_written, writing
 from galzoo_tf.plots import record_montage
 from galzoo_tf.schema import load_schema, manifest_tree
@@ -550,6 +552,22 @@ def prepare_gz2(out: Path, options: PrepareOptions, run: PrepareRun | None = Non
         source = run.read("reading and checking the catalogue", lambda: load_gz2(
             catalogue, images, mapping=mapping, keep_stripe82=keep_stripe82, min_votes=cuts,
             skip_bad=options.skip_bad))
+        return run.write(source, out, options)
+
+
+def prepare_kaggle(solutions: Path, images: Path, out: Path, options: PrepareOptions, run: PrepareRun | None = None,
+                   *, volunteers: int | None = None, tolerance: float = KAGGLE_TOLERANCE,
+                   min_votes: Iterable[str] = ()) -> PrepareSummary:
+    """`galzoo prepare kaggle`: the records of the Kaggle release (``training_solutions_rev1.csv`` and its
+    ``GalaxyID.jpg`` images), with pseudo-counts at ``volunteers`` per galaxy and the 37 weighted fractions.
+
+    >>> prepare_kaggle(Path("training_solutions_rev1.csv"), Path("images_training_rev1"),
+    ...                Path("data/kaggle/records"), PrepareOptions())  # doctest: +SKIP"""
+    run = run or PrepareRun()
+    with writing([record_output(out)], [("solutions", solutions), ("images folder", images)]):
+        source = run.read("reading and checking the solutions", lambda: load_kaggle(
+            solutions, images, volunteers=volunteers, tolerance=tolerance,
+            min_votes=parse_min_votes(min_votes, load_schema("gz2")), skip_bad=options.skip_bad))
         return run.write(source, out, options)
 
 

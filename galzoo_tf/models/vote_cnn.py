@@ -4,18 +4,20 @@
 two of 32, max-pool, two of 16, a 128-unit dense layer (linear, as the paper; models trained
 before galzoo followed the paper here, the shipped base model among them, have ReLU), dropout
 and the output layer.
-``efficientnet``: EfficientNetB0 from keras.applications, untrained, for GPUs (the paper
-expects more recent architectures to do better). No Lambda layers: everything saves to
-``.keras`` and loads with ``safe_mode=True``.
+``efficientnet`` and ``resnet50``: EfficientNetB0 and ResNet50 from keras.applications, untrained
+(ImageNet weights cannot be downloaded where galzoo is tested), global-average-pooled: for GPUs,
+and the lab report's (in ``../shared/papers``) ResNet50 baseline. No Lambda layers: everything saves
+to ``.keras`` and loads with ``safe_mode=True``.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import keras
 
 from galzoo_tf.models.blocks import MCDropout
 
-ARCHITECTURES = ("paper", "efficientnet")
 DENSE_ACTIVATIONS = ("linear", "relu")
 PAPER_DENSE, LEGACY_DENSE = "linear", "relu"  # the paper's 128-unit layer, and galzoo's before it followed
 
@@ -31,9 +33,19 @@ def _paper_trunk(inputs: keras.KerasTensor, dense_activation: str = PAPER_DENSE)
     return keras.layers.Dense(128, activation=dense_activation)(x)
 
 
-def _efficientnet_trunk(inputs: keras.KerasTensor) -> keras.KerasTensor:
-    trunk = keras.applications.EfficientNetB0(include_top=False, weights=None, input_tensor=inputs)
-    return keras.layers.GlobalAveragePooling2D()(trunk.output)
+def _application_trunk(constructor: Callable[..., keras.Model]) -> Callable[..., keras.KerasTensor]:
+    """A keras.applications network, untrained and without its classifier, pooled to one feature vector."""
+
+    def trunk(inputs: keras.KerasTensor, dense_activation: str = PAPER_DENSE) -> keras.KerasTensor:
+        network = constructor(include_top=False, weights=None, input_tensor=inputs)
+        return keras.layers.GlobalAveragePooling2D()(network.output)
+
+    return trunk
+
+
+TRUNKS = {"paper": _paper_trunk, "efficientnet": _application_trunk(keras.applications.EfficientNetB0),
+          "resnet50": _application_trunk(keras.applications.ResNet50)}
+ARCHITECTURES = tuple(TRUNKS)
 
 
 def build_vote_model(input_shape: tuple[int, int, int], outputs: int, dropout: float = 0.5,
@@ -42,7 +54,7 @@ def build_vote_model(input_shape: tuple[int, int, int], outputs: int, dropout: f
     if architecture not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {architecture!r}; choose from {', '.join(ARCHITECTURES)}")
     inputs = keras.Input(shape=input_shape, name="image")
-    features = _paper_trunk(inputs, dense_activation) if architecture == "paper" else _efficientnet_trunk(inputs)
+    features = TRUNKS[architecture](inputs, dense_activation)
     features = MCDropout(dropout, name="mc_dropout")(features)
     logits = keras.layers.Dense(outputs, dtype="float32", name="logits")(features)
     return keras.Model(inputs, logits, name=f"vote_{architecture}")

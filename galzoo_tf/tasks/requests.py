@@ -11,6 +11,7 @@ from pathlib import Path
 from galzoo_tf.errors import BadInputError
 
 REPORT = "calibration.json"  # the report every task writes in calibrate's --out
+PREDICT_FORMATS = ("posterior", "kaggle")
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,15 @@ class PredictRequest:
     dropout_rate: float | None = None
     batch_size: int = 32
     corner_ids: tuple[str, ...] = ()
+    format: str = "posterior"  # or "kaggle": the challenge's 37 weighted probabilities (vote models of every question)
+
+    def __post_init__(self) -> None:
+        if self.format not in PREDICT_FORMATS:
+            raise BadInputError("bad option", f"--format must be one of {', '.join(PREDICT_FORMATS)}, not "
+                                              f"{self.format!r}")
+        if self.format == "kaggle" and (self.save_samples or self.corner_ids):
+            raise BadInputError("bad option", "--format kaggle writes the 37 weighted probabilities only; "
+                                              "--save-samples and --corner belong to the posterior format")
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from galzoo_tf.data.labels import RowProblems, apply_min_votes, require_columns,
 from galzoo_tf.data.layout import SPLITS, ImageSpec
 from galzoo_tf.errors import BadInputError
 from galzoo_tf.fileio import sha256_file
+from galzoo_tf.kaggle import PREFIX as KAGGLE_PREFIX
 from galzoo_tf.schema import Schema
 
 # Column spellings of published catalogues mapped to the names galzoo uses.
@@ -28,6 +29,8 @@ ALIASES = {"objid": "dr7objid", "gz2class": "gz2_class"}
 ID_COLUMNS = ("dr7objid", "id")
 # Float columns carried into the records when present (positions help cross-matching later).
 META_COLUMNS = {"ra": "meta/ra", "dec": "meta/dec"}
+# Columns carried into the records under their own name: simulated truth, and the Kaggle release's fractions.
+FLOAT_PREFIXES = ("truth/", KAGGLE_PREFIX)
 
 ImageLoader = Callable[[list[dict], tuple[int, ...], str], list]
 
@@ -125,10 +128,10 @@ def flag_duplicates(ids: pd.Series, problems: RowProblems) -> None:
 
 
 def floats_of(frame: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Optional float features: ra/dec as ``meta/...`` and any ``truth/...`` column."""
+    """Optional float features: ra/dec as ``meta/...`` and any ``truth/...`` or ``kaggle/...`` column."""
     out = {}
     for column in frame.columns:
-        key = META_COLUMNS.get(column, column if column.startswith("truth/") else None)
+        key = META_COLUMNS.get(column, column if column.startswith(FLOAT_PREFIXES) else None)
         if key is not None:
             out[key] = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=np.float64)
     return out
@@ -175,7 +178,7 @@ def build_catalogue(frame: pd.DataFrame, *, source: str, label: str, schema: Sch
         table["split"] = split
     table = table[keep]
     table, vote_cuts = apply_min_votes(table, schema, min_votes)
-    floats = [c for c in table.columns if c.startswith(("meta/", "truth/"))]
+    floats = [c for c in table.columns if c.startswith(("meta/", *FLOAT_PREFIXES))]
     return Catalogue(source, schema, table.reset_index(drop=True), list(counts.columns), floats, inputs,
                      [*cuts, *[(f"skipped: {reason}", n) for reason, n in sorted(skipped.items())], *vote_cuts],
                      Counter(skipped), label=label, warnings=_vote_warnings(table, schema, votes))

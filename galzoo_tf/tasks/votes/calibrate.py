@@ -25,6 +25,8 @@ from galzoo_tf import __version__
 from galzoo_tf.data.inputs import RecordSource
 from galzoo_tf.errors import BadInputError
 from galzoo_tf.fileio import nan_to_null, write_json_atomic
+from galzoo_tf.kaggle import REFERENCE_RMSE, feature_keys, kaggle_columns, rmse
+from galzoo_tf.schema import load_schema
 from galzoo_tf.science.bias import TRUE_PROPERTIES, bias_report, image_properties, plot_bias, surprise
 from galzoo_tf.science.expert import fit_expert, plot_expert, read_expert_labels
 from galzoo_tf.tasks.base import Progress
@@ -32,6 +34,7 @@ from galzoo_tf.tasks.requests import REPORT, CalibrateRequest, CalibrationReport
 from galzoo_tf.tasks.votes import figures as plots
 from galzoo_tf.tasks.votes.coverage import PAPER_MAX_ERRORS, Coverage, coverage_table
 from galzoo_tf.tasks.votes.heads import VoteHead
+from galzoo_tf.tasks.votes.kaggle import KAGGLE_TREE, kaggle_predictions, missing_questions
 from galzoo_tf.tasks.votes.model import VoteModel, check_same_heads
 from galzoo_tf.tasks.votes.posterior import Sampler, count_probabilities, summarise_counts
 from galzoo_tf.training.model_dir import record_dropout_rate, record_section
@@ -61,6 +64,7 @@ class SplitFeatures:
     totals: dict[str, np.ndarray]  # question -> (galaxies,): N
     truth: dict[str, np.ndarray]  # question -> (galaxies, answers): true rho (simulated records only)
     properties: dict[str, np.ndarray] = field(default_factory=dict)  # per galaxy, for the bias report
+    kaggle: np.ndarray | None = None  # (galaxies, 37): the Kaggle release's weighted fractions, if recorded
 
 
 def vote_keys(heads: Sequence[VoteHead], manifest: dict) -> tuple[list[str], list[str]]:
@@ -69,6 +73,12 @@ def vote_keys(heads: Sequence[VoteHead], manifest: dict) -> tuple[list[str], lis
     truth = [f"truth/rho/{h.question}/{a}" for h in heads for a in h.all_answers]
     simulated = all(k in manifest["float_features"] for k in truth)
     return ints, truth if simulated else []
+
+
+def kaggle_keys(manifest: dict) -> list[str]:
+    """The record features of the Kaggle release's 37 weighted fractions, if the records hold them (else none)."""
+    keys = feature_keys(load_schema(KAGGLE_TREE))
+    return keys if all(k in manifest["float_features"] for k in keys) else []
 
 
 def sample_split(samplers: list[Sampler], heads: list[VoteHead], data: Path, split: str, batch_size: int,
@@ -81,9 +91,10 @@ def sample_split(samplers: list[Sampler], heads: list[VoteHead], data: Path, spl
     probe = RecordSource(data, split)
     ints, floats = vote_keys(heads, probe.manifest)
     true_properties = [k for k in TRUE_PROPERTIES if k in probe.manifest["float_features"]] if properties else []
-    source = RecordSource(data, split, ints + floats + true_properties)
+    fractions = kaggle_keys(probe.manifest)
+    source = RecordSource(data, split, ints + floats + true_properties + fractions)
     features: list[list[np.ndarray]] = [[] for _ in samplers]
-    columns: dict[str, list[np.ndarray]] = {k: [] for k in ints + floats + true_properties}
+    columns: dict[str, list[np.ndarray]] = {k: [] for k in ints + floats + true_properties + fractions}
     measured: list[dict[str, np.ndarray]] = []
     indices, ids, done = [], [], 0
     for batch in source.batches(batch_size):
@@ -107,7 +118,8 @@ def sample_split(samplers: list[Sampler], heads: list[VoteHead], data: Path, spl
                           for h in heads},
                          {h.question: joined[h.total_key] for h in heads},
                          {h.question: np.stack([joined[f"truth/rho/{h.question}/{a}"] for a in h.all_answers], 1)
-                          for h in heads} if floats else {}, galaxy_properties)
+                          for h in heads} if floats else {}, galaxy_properties,
+                         np.stack([joined[k] for k in fractions], 1) if fractions else None)
 
 
 def rho_samples(split: SplitFeatures, samplers: list[Sampler], rates: Sequence[float | None],
@@ -378,6 +390,8 @@ def _assess(out: Path, name: str, split: SplitFeatures, samplers: list[Sampler],
             outcomes(view, rho, min_votes, name)).items() if field in ("coverage_error", "galaxies", "rmse")}
             for name in outputs}
     report["majority"] = majority_metrics(view, rho)
+    if view.kaggle is not None and not missing_questions(view.heads, load_schema(KAGGLE_TREE)):
+        report["kaggle_rmse"] = rmse(kaggle_predictions(load_schema(KAGGLE_TREE), rho), view.kaggle)
     report["figures"] = [p.name for p in figures(out, name, rows, view, rho, options)]
     return report
 
@@ -397,6 +411,8 @@ def calibrate(model: VoteModel, data: Path, out: Path, options: CalibrateOptions
                         "dropout_rate": samplers[0].rate},
               "data": {"path": str(Path(data).resolve()), "fingerprint": RecordSource(data).manifest["fingerprint"]},
               **_assess(out, "model", split, samplers[:1], [None], min_votes, options)}
+    if split.kaggle is not None:
+        report["kaggle"] = kaggle_baselines(data, split)
     if options.tune_dropout:
         tuning_split = sample_split(samplers[:1], heads, data, options.tune_split, options.batch_size, progress)
         tuning = tune_dropout(tuning_split, samplers[:1], options.tune_dropout, min_votes)
@@ -421,6 +437,23 @@ def calibrate(model: VoteModel, data: Path, out: Path, options: CalibrateOptions
             report["expert"] = rescale_to_expert(out, model, split, rho, options)
     write_json_atomic(out / REPORT, nan_to_null(report))  # undefined errors: null
     return report
+
+
+def kaggle_baselines(data: Path, split: SplitFeatures) -> dict:
+    """What a Kaggle RMSE is read against: predicting the training split's mean of every column (the lab report's
+    mean-label baseline) on this split, and the published numbers; or why the model gets no RMSE."""
+    schema = load_schema(KAGGLE_TREE)
+    train = RecordSource(data, "train", feature_keys(schema)).columns()
+    mean_label = np.stack([train[k] for k in feature_keys(schema)], 1).mean(axis=0)
+    baseline = rmse(np.broadcast_to(mean_label, split.kaggle.shape), split.kaggle)
+    result = {"galaxies": len(split.kaggle), "mean_label_baseline": baseline,
+              "mean_label": dict(zip(kaggle_columns(schema), mean_label.round(6).tolist(), strict=True)),
+              "published": REFERENCE_RMSE}
+    missing = missing_questions(split.heads, schema)
+    if missing:
+        result["note"] = (f"the model does not predict {', '.join(missing)}: the 37-answer RMSE needs a model of every "
+                          "question (galzoo train --question all)")
+    return result
 
 
 def assess_bias(out: Path, split: SplitFeatures, rho: dict[str, np.ndarray], min_votes: int, seed: int) -> dict:
@@ -509,6 +542,18 @@ def rmse_rows(result: dict) -> list[list[str]]:
     return rows
 
 
+def kaggle_table(result: dict) -> ReportTable:
+    """The 37-answer RMSE of ours beside the mean-label baseline on this split and the published numbers."""
+    kaggle = result["kaggle"]
+    ours = [[f"ours{'' if name == 'model' else ' ' + name}", f"{part['kaggle_rmse']:.4f}"]
+            for name, part in (("model", result), ("recalibrated", result.get("recalibrated", {})),
+                               ("ensemble", result.get("ensemble", {}))) if "kaggle_rmse" in part]
+    rows = [*ours, ["mean-label baseline (training-split mean of each column)", f"{kaggle['mean_label_baseline']:.4f}"],
+            *[[f"published: {name}", f"{value:.4f}"] for name, value in kaggle["published"].items()]]
+    return ReportTable(f"Kaggle 37-answer RMSE on the {result['split']} split ({kaggle['galaxies']:,} galaxies)"
+                       + (f"; {kaggle['note']}" if "note" in kaggle else ""), ["", "RMSE"], rows)
+
+
 def bias_table(bias: dict) -> ReportTable:
     rows = [[name, f"{bias['importance'][name]['mean']:+.3f} +- {bias['importance'][name]['std']:.3f}"]
             for name in bias["ranking"]]
@@ -532,6 +577,7 @@ def report_tables(result: dict, question: str, passes: int) -> list[ReportTable]
                           coverage_rows(result, question)),
               ReportTable("point metrics" + (" (recalibrated)" if "recalibrated" in result else ""), ["", ""],
                           rmse_rows(result.get("recalibrated", result)))]
+    tables += [kaggle_table(result)] if "kaggle" in result else []
     tables += [bias_table(result["bias"])] if "bias" in result else []
     tables += [expert_table(result["expert"])] if "expert" in result else []
     return tables

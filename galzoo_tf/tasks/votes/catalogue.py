@@ -124,9 +124,11 @@ def vote_provenance(models: list[VoteModel], source, options: PredictOptions) ->
     votes = models[0].votes_per_question()
     columns = describe_columns(models[0].heads, options.save_samples, options.interval, models[0].experts)
 
-    def provenance(rows: int) -> dict:
-        described = [{**m.describe(), "dropout_rate": m.sampling_rate(options.dropout_rate),
-                      "logit_spread": m.sampling_spread(options.dropout_rate)} for m in models]
-        return catalogue_provenance(source, options, rows, described, columns, total_votes=votes)
+    return lambda rows: catalogue_provenance(source, options, rows, described_models(models, options), columns,
+                                             total_votes=votes)
 
-    return provenance
+
+def described_models(models: Sequence[VoteModel], options: PredictOptions) -> list[dict]:
+    """Each model as a catalogue's provenance names it, with the dropout rate and logit spread it sampled at."""
+    return [{**m.describe(), "dropout_rate": m.sampling_rate(options.dropout_rate),
+             "logit_spread": m.sampling_spread(options.dropout_rate)} for m in models]

@@ -17,6 +17,7 @@ import tensorflow as tf
 from galzoo_tf.data.augment import AugmentConfig
 from galzoo_tf.errors import BadInputError
 from galzoo_tf.models import (
+    ARCHITECTURES,
     DENSE_ACTIVATIONS,
     LEGACY_DENSE,
     PAPER_DENSE,
@@ -167,6 +168,9 @@ def resolved_config(config: TrainConfig, schema: Schema, source: SavedModel | No
     trunk's dense activation (the paper's linear, or the fine-tuned model's own: its weights were learnt so)."""
     if config.head_link not in LINKS:
         raise BadInputError("bad option", f"--head-link must be one of {', '.join(LINKS)}, not {config.head_link!r}")
+    if config.architecture not in ARCHITECTURES:
+        raise BadInputError("bad option", f"--architecture must be one of {', '.join(ARCHITECTURES)}, not "
+                                          f"{config.architecture!r}")
     if config.dense_activation not in (None, *DENSE_ACTIVATIONS):
         raise BadInputError("bad option", f"--dense-activation must be one of {', '.join(DENSE_ACTIVATIONS)}, not "
                                           f"{config.dense_activation!r}")
