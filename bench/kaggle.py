@@ -28,7 +28,8 @@ def table(root: Path) -> list[str]:
                for name in RUNS if (root / name / "calibration.json").is_file()}
     first = next(iter(reports.values()))
     kaggle = first["kaggle"]
-    lines = [f"{kaggle['galaxies']:,} test galaxies", "", "| model | training | 37-answer RMSE |", "| --- | --- | --- |"]
+    lines = [f"{kaggle['galaxies']:,} test galaxies", "", "| model | training | 37-answer RMSE |",
+             "| --- | --- | --- |"]
     for name, report in reports.items():
         what, model = RUNS[name]
         lines.append(f"| {what} | {training(root / model) if model else 'none'} | {report['kaggle_rmse']:.4f} |")

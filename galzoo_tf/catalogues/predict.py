@@ -8,7 +8,7 @@ writer to one Parquet part per input shard on any engine (``--out DIR``).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,6 @@ from galzoo_tf.data.inputs import FolderSource, ImageInputs, RecordSource
 from galzoo_tf.engine import LOCAL, EngineSpec, LocalEngine, Starter, running
 from galzoo_tf.errors import BadInputError
 from galzoo_tf.outputs import Output, writing
-from galzoo_tf.tasks.base import Task
 from galzoo_tf.tasks.registry import load_models, task_of
 from galzoo_tf.tasks.requests import PredictRequest
 from galzoo_tf.training.model_dir import SavedModel
@@ -48,18 +47,6 @@ def check_kaggle_output(out: Path, merge: Path | None) -> None:
     if final.suffix.lower() != ".csv" and not (merge is None and final.suffix == ""):
         raise BadInputError("bad option", f"--format kaggle writes the challenge's CSV layout: give --out FILE.csv "
                                           f"(or --out DIR --merge FILE.csv), not {final}")
-
-
-def kaggle_kind(task: Task, models: Sequence[SavedModel], options: Any) -> tuple[Any, CatalogueKind]:
-    """The options and kind of a Kaggle catalogue of vote models of every GZ2 question (checked before any galaxy
-    is sampled); the options name the format, so a run of the other format is never resumed into it."""
-    from galzoo_tf.tasks.votes.kaggle import KaggleCatalogue, KaggleOptions, check_kaggle_model
-
-    if task.name != "votes":
-        raise BadInputError("bad option", f"--format kaggle needs vote models; {models[0].path} is a {task.name} "
-                                          "model")
-    check_kaggle_model(models[0])
-    return KaggleOptions(**asdict(options)), KaggleCatalogue()
 
 
 def predict_catalogue(model_dirs: Sequence[Path], inputs: ImageInputs, out: Path, request: PredictRequest,
@@ -92,9 +79,7 @@ def predict_catalogue(model_dirs: Sequence[Path], inputs: ImageInputs, out: Path
         models = load_models(model_dirs)
         source = inputs.open(models[0].image)
         task = task_of(models)
-        options, kind = task.predict_options(request, models), None
-        if request.format == "kaggle":
-            options, kind = kaggle_kind(task, models, options)
+        options, kind = task.catalogue_format(request.format, models, task.predict_options(request, models))
         if not partitioned:
             result = predict(models, source, out, options, resume=resume, overwrite=overwrite, progress=progress,
                              kind=kind)

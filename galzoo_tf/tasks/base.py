@@ -19,8 +19,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from galzoo_tf.catalogues.writer import CatalogueKind
 from galzoo_tf.data.augment import AugmentConfig
 from galzoo_tf.data.inputs import Batch, FolderSource, RecordSource
+from galzoo_tf.errors import BadInputError
 from galzoo_tf.tasks.requests import CalibrateRequest, CalibrationReport, PredictRequest
 from galzoo_tf.training.config import TrainConfig, check_task_options
 from galzoo_tf.training.model_dir import SavedModel
@@ -89,6 +91,16 @@ class Task(ABC):
     @abstractmethod
     def predict_options(self, request: PredictRequest, models: Sequence[SavedModel]) -> Any:
         """The task's catalogue options for a request (a clear error for what the task cannot do)."""
+
+    formats: tuple[str, ...] = ("posterior",)  # what `galzoo predict --format` can write of this task's models
+
+    def catalogue_format(self, name: str, models: Sequence[SavedModel], options: Any) -> tuple[Any, CatalogueKind]:
+        """The options and catalogue kind of the output format ``name`` ('posterior': the task's own rows); a
+        format the task does not write, or these models cannot, is a clear error before any galaxy is sampled."""
+        if name != "posterior":
+            raise BadInputError("bad option", f"--format {name} is not written for {self.name} models; they write "
+                                              f"{', '.join(self.formats)}")
+        return options, self
 
     @abstractmethod
     def catalogue_rows(self, models: Sequence[SavedModel], options: Any, out: Path) -> Rows:

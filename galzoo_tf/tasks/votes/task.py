@@ -7,13 +7,14 @@ datasets, what galzoo.json records); ``VoteTask`` is the task's entry in the reg
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from galzoo_tf.catalogues.writer import CatalogueKind
 from galzoo_tf.data.augment import AugmentConfig
 from galzoo_tf.errors import BadInputError
 from galzoo_tf.models import (
@@ -31,6 +32,7 @@ from galzoo_tf.tasks.requests import CalibrateRequest, CalibrationReport, Predic
 from galzoo_tf.tasks.votes import catalogue
 from galzoo_tf.tasks.votes.calibrate import calibration_report
 from galzoo_tf.tasks.votes.heads import LINKS, VoteHead, heads_for, output_size, softmax_groups
+from galzoo_tf.tasks.votes.kaggle import KaggleCatalogue, KaggleOptions, check_kaggle_model
 from galzoo_tf.tasks.votes.loss import BinomialVoteLoss, negative_log_likelihood
 from galzoo_tf.tasks.votes.model import VoteModel, check_same_heads
 from galzoo_tf.tasks.votes.posterior import DROPOUT_LAYER, LOGITS_LAYER
@@ -263,6 +265,15 @@ class VoteTask(Task):
                                         seed=request.seed, save_samples=request.save_samples,
                                         interval=request.interval, dropout_rate=request.dropout_rate,
                                         batch_size=request.batch_size)
+
+    formats = ("posterior", "kaggle")
+
+    def catalogue_format(self, name: str, models: Sequence[VoteModel],
+                         options: catalogue.PredictOptions) -> tuple[catalogue.PredictOptions, CatalogueKind]:
+        if name != "kaggle":
+            return super().catalogue_format(name, models, options)
+        check_kaggle_model(models[0])
+        return KaggleOptions(**asdict(options)), KaggleCatalogue()
 
     def catalogue_rows(self, models: Sequence[VoteModel], options: catalogue.PredictOptions, out: Path) -> Rows:
         return catalogue.vote_rows(list(models), options)
