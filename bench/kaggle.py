@@ -1,5 +1,7 @@
-"""Print docs/kaggle.md's RMSE table from the calibration reports bench/kaggle.sh writes (no TensorFlow), with the
-noise floor of the simulated release: the RMSE a model knowing every galaxy's true answer probabilities would score.
+"""Print docs/kaggle.md's tables from the calibration reports bench/kaggle.sh writes (no TensorFlow): the RMSE of
+each model with the noise floor of the simulated release (the RMSE a model knowing every galaxy's true answer
+probabilities would score), what the pseudo-count N changes, and the mean-label RMSE of the real GZ2 Stripe 82
+counts in ../shared converted to the Kaggle columns.
 
     python bench/kaggle.py data/kaggle-bench [N SEED]   # N, SEED: the simulated release's (default 6000 22)
 """
@@ -39,9 +41,15 @@ def noise_floor(root: Path, n: int, seed: int) -> float:
     return rmse(as_columns(schema, weighted_fractions(schema, rho)), observed)
 
 
+def read_reports(root: Path, names) -> dict[str, dict]:
+    return {name: json.loads((root / name / "calibration.json").read_text())
+            for name in names if (root / name / "calibration.json").is_file()}
+
+
 def table(root: Path, n: int, seed: int) -> list[str]:
-    reports = {name: json.loads((root / name / "calibration.json").read_text())
-               for name in RUNS if (root / name / "calibration.json").is_file()}
+    reports = read_reports(root, RUNS)
+    if not reports:
+        sys.exit(f"no calibration reports in {root}: run bench/kaggle.sh {root} first")
     first = next(iter(reports.values()))
     kaggle = first["kaggle"]
     lines = [f"{kaggle['galaxies']:,} test galaxies", "", "| model | training | 37-answer RMSE |",
@@ -55,7 +63,42 @@ def table(root: Path, n: int, seed: int) -> list[str]:
     return lines
 
 
+def votes_table(root: Path) -> list[str]:
+    """The paper CNN's RMSE and MC coverage error at 0.05 for each pseudo-count N."""
+    runs = {10: "paper-votes10-calibration", 40: "paper-calibration", 100: "paper-votes100-calibration"}
+    reports = read_reports(root, runs.values())
+    lines = ["", "| --votes N | 37-answer RMSE | MC coverage error at 0.05 |", "| --- | --- | --- |"]
+    return lines + [f"| {votes} | {reports[name]['kaggle_rmse']:.4f} | "
+                    f"{100 * reports[name]['coverage_error']['mc']['0.05']:+.1f} % |"
+                    for votes, name in runs.items() if name in reports]
+
+
+def stripe82_mean_label(seed: int = 0) -> str:
+    """The mean-label RMSE of the real Stripe 82 counts as Kaggle columns: one random half's column means scored on
+    the other half."""
+    import numpy as np
+    import pandas as pd
+
+    from galzoo_tf.kaggle import KAGGLE_TREE, as_columns, from_counts, rmse
+    from galzoo_tf.schema import load_schema
+
+    path = Path(__file__).parents[1] / ".." / "shared" / "data" / "gz2_stripe82_counts" / "table5.csv.gz"
+    if not path.is_file():
+        return "(the real Stripe 82 counts are not in ../shared)"
+    schema, raw = load_schema(KAGGLE_TREE), pd.read_csv(path)
+    counts = {q.name: raw[[schema.count_column(a) for a in q.answers]].to_numpy() for q in schema.questions}
+    columns = as_columns(schema, from_counts(schema, counts))
+    order = np.random.default_rng(seed).permutation(len(columns))
+    first, second = columns[order[:len(order) // 2]], columns[order[len(order) // 2:]]
+    score = rmse(np.broadcast_to(first.mean(axis=0), second.shape), second)
+    median = np.median(raw["total_classifications"])
+    return (f"real GZ2 Stripe 82 counts ({len(columns):,} galaxies, median N {median:g}) as Kaggle columns: mean-label "
+            f"RMSE {score:.4f}")
+
+
 if __name__ == "__main__":
     arguments = sys.argv[1:]
-    print("\n".join(table(Path(arguments[0] if arguments else "data/kaggle-bench"),
-                           *(map(int, arguments[1:3]) if len(arguments) >= 3 else (6000, 22)))))
+    folder = Path(arguments[0] if arguments else "data/kaggle-bench")
+    print("\n".join(table(folder, *(map(int, arguments[1:3]) if len(arguments) >= 3 else (6000, 22)))))
+    print("\n".join(votes_table(folder)))
+    print("\n" + stripe82_mean_label())

@@ -18,13 +18,14 @@ import numpy as np
 from galzoo_tf.errors import BadInputError
 from galzoo_tf.schema import Answer, Question, Schema
 
+KAGGLE_TREE = "gz2"  # the release's classes are GZ2's
 ID_COLUMN = "GalaxyID"
 PREFIX = "kaggle/"  # record float features holding the 37 weighted fractions (kaggle/Class1.1, ...)
 TOLERANCE = 0.005  # a question's answers may miss their parent's fraction by this much (rounding in the release)
-REFERENCE_RMSE = {  # the numbers a Kaggle RMSE is read against
-    "mean-label baseline (lab report)": 0.16,
-    "custom CNN (lab report)": 0.11,
-    "challenge winner (Dieleman, Willett & Dambre 2015)": 0.0749,
+REFERENCE_RMSE = {  # what a Kaggle RMSE is read against, all on the real release
+    "mean-label baseline (GZ2 CNN lab report, unpublished)": 0.16,
+    "custom CNN (GZ2 CNN lab report, unpublished)": 0.11,
+    "challenge winner, Kaggle's private test set (Dieleman, Willett & Dambre 2015)": 0.0749,
 }
 
 Fractions = dict[str, np.ndarray]  # question -> (..., answers)
@@ -50,19 +51,24 @@ def feature_keys(schema: Schema) -> list[str]:
     return [f"{PREFIX}{name}" for name in kaggle_columns(schema)]
 
 
-def tree_reach(schema: Schema, question: Question, weighted: Fractions) -> np.ndarray:
-    """Fraction of volunteers who reached ``question``: the summed weighted fractions of the answers leading to it
-    (the root: 1)."""
+def answer_values(weighted: Mapping[str, np.ndarray], schema: Schema, answer: Answer) -> np.ndarray:
+    """One answer's values (...) from a question -> (..., answers) mapping."""
+    return weighted[answer.question][..., schema.question(answer.question).answer_names.index(answer.name)]
+
+
+def parents_weight(schema: Schema, question: Question, weighted: Fractions) -> np.ndarray:
+    """The summed weighted fractions of the answers leading to ``question`` (the root: 1): the fraction of
+    volunteers who reached it, as the release counts them (below question 6, from its unweighted fractions)."""
     parents = schema.parents(question.name)
     if not parents:
         return np.float64(1.0)
-    return sum(weighted[a.question][..., schema.question(a.question).answer_names.index(a.name)] for a in parents)
+    return sum(answer_values(weighted, schema, a) for a in parents)
 
 
 def release_weight(schema: Schema, question: Question, weighted: Fractions) -> np.ndarray:
-    """What the release multiplies ``question``'s fractions by: the fraction reaching it, or 1 if unweighted."""
-    reach = tree_reach(schema, question, weighted)
-    return reach if question.kaggle_weighted else np.ones_like(reach)
+    """What the release multiplies ``question``'s fractions by: its parents' weight, or 1 if unweighted."""
+    weight = parents_weight(schema, question, weighted)
+    return weight if question.kaggle_weighted else np.ones_like(weight)
 
 
 def weighted_fractions(schema: Schema, conditional: Mapping[str, np.ndarray]) -> Fractions:
@@ -98,21 +104,21 @@ def from_columns(schema: Schema, table: np.ndarray) -> Fractions:
 
 def as_columns(schema: Schema, weighted: Mapping[str, np.ndarray]) -> np.ndarray:
     """question -> (..., answers) -> (..., 37) in column order."""
-    return np.stack([weighted[a.question][..., schema.question(a.question).answer_names.index(a.name)]
-                     for a in kaggle_answers(schema)], axis=-1)
+    return np.stack([answer_values(weighted, schema, a) for a in kaggle_answers(schema)], axis=-1)
 
 
-def mismatches(schema: Schema, weighted: Mapping[str, np.ndarray]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def mismatches(schema: Schema, weighted: Mapping[str, np.ndarray],
+               tolerance: float = TOLERANCE) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per question: (sum of its weighted answers, what the tree says it should be) for every galaxy.
 
-    Weighted questions should sum to the fraction reaching them; an unweighted one to 1, or to 0 where no
-    volunteer reached it."""
+    A weighted question should sum to its parents' weight; an unweighted one to 1, or to 0 where its parents'
+    weight is 0 (no volunteer reached it), each within ``tolerance``."""
     out = {}
     for question in schema.questions:
         total = weighted[question.name].sum(axis=-1)
-        expected = np.broadcast_to(tree_reach(schema, question, weighted), total.shape).astype(np.float64)
+        expected = np.broadcast_to(parents_weight(schema, question, weighted), total.shape).astype(np.float64)
         if not question.kaggle_weighted:
-            expected = np.where((expected <= TOLERANCE) & (total <= TOLERANCE), 0.0, 1.0)
+            expected = np.where((expected <= tolerance) & (total <= tolerance), 0.0, 1.0)
         out[question.name] = (total, expected)
     return out
 
@@ -139,8 +145,7 @@ def pseudo_counts(schema: Schema, weighted: Mapping[str, np.ndarray], volunteers
         fractions = conditional[question.name]
         parents = schema.parents(question.name)
         if parents and question.kaggle_weighted:
-            totals = sum(counts[a.question][:, schema.question(a.question).answer_names.index(a.name)]
-                         for a in parents)
+            totals = sum(answer_values(counts, schema, a) for a in parents)
         else:
             totals = np.full(len(fractions), volunteers, np.int64)
         counts[question.name] = apportion(fractions, np.where(fractions.sum(axis=-1) > 0, totals, 0))

@@ -114,10 +114,38 @@ def test_an_inconsistent_row_is_refused_by_name(project, tmp_path):
 def test_a_cell_that_is_not_a_fraction_and_a_missing_column_are_named(project, tmp_path):
     with pytest.raises(BadInputError, match=r"row 5 .*Class1\.1 is 'lots', not a fraction"):
         load_kaggle(broken_copy(project, tmp_path, 5, "Class1.1", "lots"), project.images)
+    with pytest.raises(BadInputError, match=r"row 2 .*Class4\.2 is blank, not a fraction"):
+        load_kaggle(broken_copy(project, tmp_path, 2, "Class4.2", ""), project.images)
     frame = pd.read_csv(project.solutions).drop(columns=["Class11.6"])
     frame.to_csv(tmp_path / "short.csv", index=False)
     with pytest.raises(BadInputError, match=r"missing column\(s\) Class11\.6"):
         load_kaggle(tmp_path / "short.csv", project.images)
+
+
+def test_question_6_sums_to_1_or_to_0_only_where_no_volunteer_reached_it():
+    conditional = random_conditionals(3, seed=5)
+    conditional["smooth"] = np.array([[0.0, 0.0, 1.0]] * 3)  # every volunteer said star or artifact
+    weighted = weighted_fractions(GZ2, conditional)
+    weighted["odd"][0] = 0.0  # nobody reached question 6: its columns may be 0
+    total, expected = mismatches(GZ2, weighted)["odd"]
+    assert total[0] == expected[0] == 0 and expected[1] == 1 and total[1] == pytest.approx(1)
+    reached = weighted_fractions(GZ2, random_conditionals(2, seed=6))
+    reached["odd"][0] = 0.0  # reached, yet empty: refused, by more than any tolerance below 1
+    total, expected = mismatches(GZ2, reached, tolerance=0.05)["odd"]
+    assert (total[0], expected[0]) == (0.0, 1.0) and abs(total[1] - expected[1]) < 1e-12
+
+
+def test_an_all_artifact_row_is_read_and_an_empty_odd_question_is_refused(project, tmp_path):
+    frame = pd.read_csv(project.solutions, dtype=str)
+    artifact = {name: "0" for name in kaggle_columns(GZ2)} | {"Class1.3": "1"}
+    frame.loc[0, list(artifact)] = list(artifact.values())
+    frame.to_csv(tmp_path / "artifact.csv", index=False)
+    table = load_kaggle(tmp_path / "artifact.csv", project.images).table
+    assert table.loc[0, "smooth/artifact/count"] == 40 and table.loc[0, "odd/total"] == 0
+    frame.loc[1, ["Class6.1", "Class6.2"]] = ["0", "0"]
+    frame.to_csv(tmp_path / "empty-odd.csv", index=False)
+    with pytest.raises(BadInputError, match=r"row 2 .*Class6\.1 \+ Class6\.2 = 0\.0000, but should be 1 \(or 0 where"):
+        load_kaggle(tmp_path / "empty-odd.csv", project.images)
 
 
 def test_predicted_columns_obey_the_tree_even_from_one_vs_rest_heads():
@@ -163,6 +191,9 @@ def test_prepare_train_predict_and_calibrate_in_the_kaggle_format(project, tmp_p
     assert list(submission.columns) == ["GalaxyID", *kaggle_columns(GZ2)] and len(submission) == 6
     assert set(submission["GalaxyID"]) <= set(pd.read_csv(project.solutions)["GalaxyID"])
     assert largest_mismatch(from_columns(GZ2, submission[kaggle_columns(GZ2)].to_numpy())) < 1e-5
+    invoke("predict", "--model", model, "--data", records, "--split", "test", "--format", "kaggle", "--passes", 3,
+           "--out", tmp_path / "parts", "--merge", tmp_path / "merged.csv")  # one part per shard, then one CSV
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "merged.csv"), submission)
     from_images = tmp_path / "from-images.csv"  # the challenge's test set comes as a folder of JPEGs
     invoke("predict", "--model", model, "--images", project.images, "--format", "kaggle", "--passes", 2,
            "--out", from_images)
@@ -183,3 +214,6 @@ def test_kaggle_format_needs_a_csv_and_a_model_of_every_question(tiny_bar, tmp_p
     result = runner.invoke(app, ["predict", "--model", str(bar_model), "--data", str(records), "--format", "kaggle",
                                  "--out", str(tmp_path / "out.fits")])
     assert result.exit_code != 0 and "CSV layout" in result.output
+    result = runner.invoke(app, ["predict", "--model", str(bar_model), "--data", str(records), "--format", "kaggle",
+                                 "--out", str(tmp_path / "parts")])  # Parquet parts alone are not the layout
+    assert result.exit_code != 0 and "--merge FILE.csv" in result.output

@@ -44,7 +44,7 @@ def predict(models: Sequence[SavedModel], source: RecordSource | FolderSource, o
 def check_kaggle_output(out: Path, merge: Path | None) -> None:
     """The challenge's layout is a CSV: one file, or a folder of parts merged into one."""
     final = merge if merge is not None else out
-    if final.suffix.lower() != ".csv" and not (merge is None and final.suffix == ""):
+    if final.suffix.lower() != ".csv":
         raise BadInputError("bad option", f"--format kaggle writes the challenge's CSV layout: give --out FILE.csv "
                                           f"(or --out DIR --merge FILE.csv), not {final}")
 

@@ -40,6 +40,7 @@ from galzoo_tf.data.sources.table import Catalogue
 from galzoo_tf.engine import Engine
 from galzoo_tf.errors import BadInputError
 from galzoo_tf.fileio import corrupt_files, read_json, write_json_atomic
+from galzoo_tf.kaggle import KAGGLE_TREE
 from galzoo_tf.kaggle import TOLERANCE as KAGGLE_TOLERANCE
 from galzoo_tf.outputs import Output, remove_written, writing
 from galzoo_tf.plots import record_montage
@@ -567,7 +568,7 @@ def prepare_kaggle(solutions: Path, images: Path, out: Path, options: PrepareOpt
     with writing([record_output(out)], [("solutions", solutions), ("images folder", images)]):
         source = run.read("reading and checking the solutions", lambda: load_kaggle(
             solutions, images, volunteers=volunteers, tolerance=tolerance,
-            min_votes=parse_min_votes(min_votes, load_schema("gz2")), skip_bad=options.skip_bad))
+            min_votes=parse_min_votes(min_votes, load_schema(KAGGLE_TREE)), skip_bad=options.skip_bad))
         return run.write(source, out, options)
 
 

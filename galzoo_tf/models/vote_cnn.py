@@ -6,7 +6,7 @@ before galzoo followed the paper here, the shipped base model among them, have R
 and the output layer.
 ``efficientnet`` and ``resnet50``: EfficientNetB0 and ResNet50 from keras.applications, untrained
 (ImageNet weights cannot be downloaded where galzoo is tested), global-average-pooled: for GPUs,
-and the lab report's (in ``../shared/papers``) ResNet50 baseline. No Lambda layers: everything saves
+and the ResNet50 baseline of the GZ2 lab report docs/kaggle.md cites. No Lambda layers: everything saves
 to ``.keras`` and loads with ``safe_mode=True``.
 """
 

@@ -3,7 +3,10 @@
 Galaxies and their simulated volunteers come from the embedded source (``prepare synthetic``'s
 universe, GZ2-like SDSS colour images); each image is rendered, resampled to the release's
 424x424 and saved as ``<GalaxyID>.jpg``; ``training_solutions_rev1.csv`` holds the 37 columns
-computed from the simulated votes as the release computed them (``galzoo_tf.kaggle``).
+computed from the simulated votes by the release's rule (each question's vote fractions times
+the weight of the answers leading to it; ``galzoo_tf.kaggle``). Simulated volunteers walk the
+whole tree, so the columns fit it exactly; real GZ2 counts need not (a question can have fewer
+votes than the answers leading to it).
 
 Run ``python -m galzoo_tf.sim.kaggle_layout OUT --n 3000`` to write one.
 """
@@ -26,6 +29,7 @@ from galzoo_tf.sim.render import render_galaxy
 SOLUTIONS_FILE = "training_solutions_rev1.csv"
 IMAGES_FOLDER = "images_training_rev1"
 RELEASE_SIDE = 424  # the challenge's JPEGs
+SURVEY = "sdss"  # GZ2's images: SDSS gri colour
 FIRST_ID, LAST_ID = 100008, 999967  # the range of the release's GalaxyIDs
 
 
@@ -38,9 +42,9 @@ class KaggleProject:
     frame: pd.DataFrame
 
 
-def solutions_frame(n: int, seed: int, survey: str = "sdss") -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The solutions table of n simulated galaxies (ids ascending, as the release) and the galaxies to render."""
-    catalogue = load_synthetic(n, seed=seed, survey=survey)
+def solutions_frame(n: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The solutions table of n simulated SDSS galaxies (ids ascending, as the release) and the galaxies to render."""
+    catalogue = load_synthetic(n, seed=seed, survey=SURVEY)
     schema, table = catalogue.schema, catalogue.table
     counts = {q.name: table[[schema.count_key(a) for a in q.answers]].to_numpy() for q in schema.questions}
     weighted = as_columns(schema, from_counts(schema, counts))
@@ -51,14 +55,14 @@ def solutions_frame(n: int, seed: int, survey: str = "sdss") -> tuple[pd.DataFra
 
 
 def write_kaggle_project(root: Path, n: int = 40, seed: int = 0, image_size: int = RELEASE_SIDE,
-                         survey: str = "sdss", progress: bool = False) -> KaggleProject:
+                         progress: bool = False) -> KaggleProject:
     """Write ``training_solutions_rev1.csv`` and ``images_training_rev1/<GalaxyID>.jpg`` under ``root``."""
-    frame, galaxies = solutions_frame(n, seed, survey)
+    frame, galaxies = solutions_frame(n, seed)
     images = Path(root) / IMAGES_FOLDER
     images.mkdir(parents=True, exist_ok=True)
     rows = zip(frame[ID_COLUMN], galaxies.to_dict("records"), strict=True)
     for galaxy_id, galaxy in track(rows, total=n, description="rendering", disable=not progress):
-        image = Image.fromarray(render_galaxy(galaxy, survey)).resize((image_size, image_size),
+        image = Image.fromarray(render_galaxy(galaxy, SURVEY)).resize((image_size, image_size),
                                                                       Image.Resampling.LANCZOS)
         image.save(images / f"{galaxy_id}.jpg", quality=90)
     solutions = Path(root) / SOLUTIONS_FILE

@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from galzoo_tf import errors
-from galzoo_tf.data.labels import RowProblems, shown_value
+from galzoo_tf.data.labels import RowProblems, require_columns, shown_value
 from galzoo_tf.data.sources.table import Catalogue, build_catalogue, checksum, image_index, locate_in, read_table
 from galzoo_tf.errors import BadInputError
 from galzoo_tf.kaggle import (
     ID_COLUMN,
+    KAGGLE_TREE,
     PREFIX,
     TOLERANCE,
     from_columns,
@@ -40,18 +40,17 @@ def default_volunteers(schema: Schema) -> int:
 
 
 def _fraction_table(frame: pd.DataFrame, schema: Schema, label: str) -> pd.DataFrame:
-    """The 37 columns as floats (NaN where a cell is not a number), under their Kaggle spelling."""
-    names = [ID_COLUMN, *kaggle_columns(schema)]
-    missing = [name for name in names if name.lower() not in frame.columns]
-    if missing:
-        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-        raise BadInputError(errors.MISSING_COLUMN, f"{label}: missing column(s) {shown} (the Kaggle layout: "
-                                                   f"{ID_COLUMN}, Class1.1 ... Class11.6)")
-    return pd.DataFrame({name: pd.to_numeric(frame[name.lower()], errors="coerce") for name in names[1:]})
+    """The 37 columns as floats (NaN where a cell is not a number), under their Kaggle spelling; the table needs
+    GalaxyID (read as ``id``) and all 37."""
+    names = kaggle_columns(schema)
+    require_columns(frame.rename(columns={"id": ID_COLUMN, **{name.lower(): name for name in names}}),
+                    [ID_COLUMN, *names], label)
+    return pd.DataFrame({name: pd.to_numeric(frame[name.lower()], errors="coerce") for name in names})
 
 
 def _check_fractions(raw: pd.DataFrame, fractions: pd.DataFrame, schema: Schema, tolerance: float):
-    """A row check: every value a fraction in [0, 1], every question's answers summing to what the tree says."""
+    """A row check: every value a fraction in [0, 1] (within the tolerance; clipped to it for the pseudo-counts),
+    every question's answers summing to what the tree says."""
     values = fractions.to_numpy(np.float64)
     weighted = from_columns(schema, np.nan_to_num(values))
 
@@ -61,7 +60,7 @@ def _check_fractions(raw: pd.DataFrame, fractions: pd.DataFrame, schema: Schema,
             bad = ~np.isfinite(column) | (column < -tolerance) | (column > 1 + tolerance)
             problems.flag(bad, BAD_FRACTION, lambda i, n=name: f"{n} is {shown_value(raw[n.lower()].iloc[i])}, "
                                                                "not a fraction in [0, 1]")
-        for question, (total, expected) in mismatches(schema, weighted).items():
+        for question, (total, expected) in mismatches(schema, weighted, tolerance).items():
             problems.flag(np.abs(total - expected) > tolerance, INCONSISTENT,
                           lambda i, q=question, t=total, e=expected: _mismatch(schema, q, t[i], e[i], tolerance))
 
@@ -73,18 +72,19 @@ def _mismatch(schema: Schema, name: str, total: float, expected: float, toleranc
     question = schema.question(name)
     answers = " + ".join(a.kaggle for a in question.answers)
     if not question.kaggle_weighted:
-        why = "1 (the release does not weight this question)"
+        why = "1 (or 0 where no volunteer reached it; the release does not weight this question)"
     elif name == schema.root:
         why = "1"
     else:
-        why = f"{expected:.4f}, the fraction reaching {name!r} ({' + '.join(a.kaggle for a in schema.parents(name))})"
+        why = f"{expected:.4f}, the sum of the answers leading to {name!r} " \
+              f"({' + '.join(a.kaggle for a in schema.parents(name))})"
     return f"{answers} = {total:.4f}, but should be {why} (tolerance {tolerance:g}, --tolerance)"
 
 
 def load_kaggle(solutions: Path, images: Path, *, volunteers: int | None = None, tolerance: float = TOLERANCE,
                 min_votes: Mapping[str, int] | None = None, skip_bad: bool = False) -> Catalogue:
     """Read and check a Kaggle solutions table, make its pseudo-counts and find ``<GalaxyID>.jpg`` under ``images``."""
-    schema = load_schema("gz2")
+    schema = load_schema(KAGGLE_TREE)
     volunteers = default_volunteers(schema) if volunteers is None else volunteers
     if volunteers < 1 or tolerance < 0:
         raise BadInputError("bad option", "--votes must be at least 1 and --tolerance at least 0")
@@ -92,7 +92,7 @@ def load_kaggle(solutions: Path, images: Path, *, volunteers: int | None = None,
     fractions = _fraction_table(frame, schema, str(solutions))
     counts = pseudo_counts(schema, from_columns(schema, np.clip(np.nan_to_num(fractions.to_numpy()), 0, 1)),
                            volunteers)
-    labelled = pd.DataFrame({"id": frame[ID_COLUMN.lower()].map(_galaxy_id)}, index=frame.index)
+    labelled = pd.DataFrame({"id": frame["id"]}, index=frame.index)
     for question in schema.questions:
         for index, answer in enumerate(question.answers):
             labelled[schema.count_column(answer)] = counts[question.name][:, index]
@@ -110,9 +110,3 @@ def load_kaggle(solutions: Path, images: Path, *, volunteers: int | None = None,
                            cuts=[("catalogue rows", len(frame))],
                            check=_check_fractions(frame, fractions, schema, tolerance))
 
-
-def _galaxy_id(value: object) -> str:
-    """A GalaxyID as text: whole numbers without a trailing '.0'."""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return "" if pd.isna(value) else str(value).strip()

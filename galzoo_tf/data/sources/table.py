@@ -25,7 +25,7 @@ from galzoo_tf.kaggle import PREFIX as KAGGLE_PREFIX
 from galzoo_tf.schema import Schema
 
 # Column spellings of published catalogues mapped to the names galzoo uses.
-ALIASES = {"objid": "dr7objid", "gz2class": "gz2_class"}
+ALIASES = {"objid": "dr7objid", "gz2class": "gz2_class", "galaxyid": "id"}  # galaxyid: the Kaggle release's
 ID_COLUMNS = ("dr7objid", "id")
 # Float columns carried into the records when present (positions help cross-matching later).
 META_COLUMNS = {"ra": "meta/ra", "dec": "meta/dec"}
@@ -70,7 +70,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
     name = path.name.lower()
     try:
         if name.endswith((".csv", ".csv.gz", ".txt")):
-            frame = pd.read_csv(path, dtype={c: str for c in (*ID_COLUMNS, "objid", "asset_id", "file")},
+            frame = pd.read_csv(path, dtype={c: str for c in (*ID_COLUMNS, "objid", "GalaxyID", "asset_id", "file")},
                                 keep_default_na=False, na_values=[""])
         elif name.endswith((".fits", ".fits.gz", ".fit", ".fit.gz")):
             from astropy.table import Table

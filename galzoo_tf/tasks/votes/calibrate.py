@@ -25,7 +25,7 @@ from galzoo_tf import __version__
 from galzoo_tf.data.inputs import RecordSource
 from galzoo_tf.errors import BadInputError
 from galzoo_tf.fileio import nan_to_null, write_json_atomic
-from galzoo_tf.kaggle import REFERENCE_RMSE, feature_keys, kaggle_columns, rmse
+from galzoo_tf.kaggle import KAGGLE_TREE, REFERENCE_RMSE, feature_keys, kaggle_columns, rmse
 from galzoo_tf.schema import load_schema
 from galzoo_tf.science.bias import TRUE_PROPERTIES, bias_report, image_properties, plot_bias, surprise
 from galzoo_tf.science.expert import fit_expert, plot_expert, read_expert_labels
@@ -34,7 +34,7 @@ from galzoo_tf.tasks.requests import REPORT, CalibrateRequest, CalibrationReport
 from galzoo_tf.tasks.votes import figures as plots
 from galzoo_tf.tasks.votes.coverage import PAPER_MAX_ERRORS, Coverage, coverage_table
 from galzoo_tf.tasks.votes.heads import VoteHead
-from galzoo_tf.tasks.votes.kaggle import KAGGLE_TREE, kaggle_predictions, missing_questions
+from galzoo_tf.tasks.votes.kaggle import kaggle_predictions, missing_questions
 from galzoo_tf.tasks.votes.model import VoteModel, check_same_heads
 from galzoo_tf.tasks.votes.posterior import Sampler, count_probabilities, summarise_counts
 from galzoo_tf.training.model_dir import record_dropout_rate, record_section
@@ -412,7 +412,7 @@ def calibrate(model: VoteModel, data: Path, out: Path, options: CalibrateOptions
               "data": {"path": str(Path(data).resolve()), "fingerprint": RecordSource(data).manifest["fingerprint"]},
               **_assess(out, "model", split, samplers[:1], [None], min_votes, options)}
     if split.kaggle is not None:
-        report["kaggle"] = kaggle_baselines(data, split)
+        report["kaggle"] = kaggle_baselines(data, split, options.split)
     if options.tune_dropout:
         tuning_split = sample_split(samplers[:1], heads, data, options.tune_split, options.batch_size, progress)
         tuning = tune_dropout(tuning_split, samplers[:1], options.tune_dropout, min_votes)
@@ -439,7 +439,7 @@ def calibrate(model: VoteModel, data: Path, out: Path, options: CalibrateOptions
     return report
 
 
-def kaggle_baselines(data: Path, split: SplitFeatures) -> dict:
+def kaggle_baselines(data: Path, split: SplitFeatures, split_name: str) -> dict:
     """What a Kaggle RMSE is read against: predicting the training split's mean of every column (the lab report's
     mean-label baseline) on this split, and the published numbers; or why the model gets no RMSE."""
     schema = load_schema(KAGGLE_TREE)
@@ -453,6 +453,8 @@ def kaggle_baselines(data: Path, split: SplitFeatures) -> dict:
     if missing:
         result["note"] = (f"the model does not predict {', '.join(missing)}: the 37-answer RMSE needs a model of every "
                           "question (galzoo train --question all)")
+    elif split_name == "train":
+        result["note"] = "scored on the training split, the baseline's own galaxies: in-sample numbers"
     return result
 
 
@@ -550,7 +552,8 @@ def kaggle_table(result: dict) -> ReportTable:
                                ("ensemble", result.get("ensemble", {}))) if "kaggle_rmse" in part]
     rows = [*ours, ["mean-label baseline (training-split mean of each column)", f"{kaggle['mean_label_baseline']:.4f}"],
             *[[f"published: {name}", f"{value:.4f}"] for name, value in kaggle["published"].items()]]
-    return ReportTable(f"Kaggle 37-answer RMSE on the {result['split']} split ({kaggle['galaxies']:,} galaxies)"
+    return ReportTable(f"Kaggle 37-answer RMSE on the {result['split']} split ({kaggle['galaxies']:,} galaxies; the "
+                       "published numbers are on the real release's own test sets)"
                        + (f"; {kaggle['note']}" if "note" in kaggle else ""), ["", "RMSE"], rows)
 
 

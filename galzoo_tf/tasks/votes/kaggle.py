@@ -18,13 +18,11 @@ import numpy as np
 from galzoo_tf.catalogues.writer import catalogue_provenance
 from galzoo_tf.data.inputs import Batch, FolderSource, RecordSource
 from galzoo_tf.errors import BadInputError
-from galzoo_tf.kaggle import ID_COLUMN, as_columns, kaggle_answers, kaggle_columns, weighted_fractions
+from galzoo_tf.kaggle import ID_COLUMN, KAGGLE_TREE, as_columns, kaggle_answers, kaggle_columns, weighted_fractions
 from galzoo_tf.schema import Schema, load_schema
 from galzoo_tf.tasks.votes.catalogue import EnsembleSampler, PredictOptions, described_models
 from galzoo_tf.tasks.votes.heads import VoteHead
 from galzoo_tf.tasks.votes.model import VoteModel
-
-KAGGLE_TREE = "gz2"  # the release's classes are GZ2's
 
 
 @dataclass(frozen=True)
@@ -43,7 +41,6 @@ def missing_questions(heads: Sequence[VoteHead], schema: Schema) -> list[str]:
 def check_kaggle_model(model: VoteModel) -> Schema:
     """The release's tree, if the model predicts every one of its questions; else a clear error."""
     schema = load_schema(KAGGLE_TREE)
-    kaggle_answers(schema)
     missing = missing_questions(model.heads, schema)
     if missing:
         raise BadInputError("bad option", f"--format kaggle needs a model of every GZ2 question (galzoo train "
@@ -58,27 +55,31 @@ def kaggle_predictions(schema: Schema, rho: Mapping[str, np.ndarray]) -> np.ndar
     return as_columns(schema, weighted_fractions(schema, conditional)).mean(axis=1)
 
 
+@dataclass(frozen=True)
 class KaggleCatalogue:
-    """The catalogue kind of `galzoo predict --format kaggle`: the challenge's submission layout."""
+    """The catalogue kind of `galzoo predict --format kaggle`: the challenge's submission layout, for models
+    ``check_kaggle_model`` accepted."""
+
+    schema: Schema
 
     def catalogue_rows(self, models: Sequence[VoteModel], options: PredictOptions,
                        out: Path) -> Callable[[Batch], dict[str, np.ndarray]]:
-        schema = check_kaggle_model(models[0])
         sampler = EnsembleSampler(list(models), options.passes, options.tta, options.seed, options.dropout_rate)
-        names = kaggle_columns(schema)
+        names = kaggle_columns(self.schema)
 
         def rows(batch: Batch) -> dict[str, np.ndarray]:
-            predicted = kaggle_predictions(schema, sampler.rho(batch.images, batch.indices)).astype(np.float32)
+            predicted = kaggle_predictions(self.schema, sampler.rho(batch.images, batch.indices)).astype(np.float32)
             return {ID_COLUMN: np.asarray(batch.ids), **{name: predicted[:, i] for i, name in enumerate(names)}}
 
         return rows
 
     def catalogue_provenance(self, models: Sequence[VoteModel], source: RecordSource | FolderSource,
                              options: PredictOptions) -> Callable[[int], dict]:
-        schema = check_kaggle_model(models[0])
         columns = {ID_COLUMN: "galaxy id (record id, or image file name without suffix)"}
-        columns.update({a.kaggle: f"P({a.key})" + (f" x P(reaching {a.question!r})" if schema.question(
-            a.question).kaggle_weighted else " (unweighted, as the release)") + ", posterior mean"
-                        for a in kaggle_answers(schema)})
+        for answer in kaggle_answers(self.schema):
+            weighted = self.schema.question(answer.question).kaggle_weighted
+            columns[answer.kaggle] = (f"P({answer.key})" + (f" x the summed weight of the answers leading to "
+                                                             f"{answer.question!r}" if weighted else
+                                                             " (unweighted, as the release)") + ", posterior mean")
         return lambda rows: catalogue_provenance(source, options, rows, described_models(models, options), columns,
                                                  task="votes")

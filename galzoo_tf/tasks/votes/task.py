@@ -28,7 +28,7 @@ from galzoo_tf.models import (
 )
 from galzoo_tf.schema import Schema, schema_of
 from galzoo_tf.tasks.base import Progress, Rows, Task, TaskDefaults
-from galzoo_tf.tasks.requests import CalibrateRequest, CalibrationReport, PredictRequest
+from galzoo_tf.tasks.requests import PREDICT_FORMATS, CalibrateRequest, CalibrationReport, PredictRequest
 from galzoo_tf.tasks.votes import catalogue
 from galzoo_tf.tasks.votes.calibrate import calibration_report
 from galzoo_tf.tasks.votes.heads import LINKS, VoteHead, heads_for, output_size, softmax_groups
@@ -266,14 +266,13 @@ class VoteTask(Task):
                                         interval=request.interval, dropout_rate=request.dropout_rate,
                                         batch_size=request.batch_size)
 
-    formats = ("posterior", "kaggle")
+    formats = PREDICT_FORMATS  # its posterior, and the Kaggle challenge's layout
 
     def catalogue_format(self, name: str, models: Sequence[VoteModel],
                          options: catalogue.PredictOptions) -> tuple[catalogue.PredictOptions, CatalogueKind]:
         if name != "kaggle":
             return super().catalogue_format(name, models, options)
-        check_kaggle_model(models[0])
-        return KaggleOptions(**asdict(options)), KaggleCatalogue()
+        return KaggleOptions(**asdict(options)), KaggleCatalogue(check_kaggle_model(models[0]))
 
     def catalogue_rows(self, models: Sequence[VoteModel], options: catalogue.PredictOptions, out: Path) -> Rows:
         return catalogue.vote_rows(list(models), options)
