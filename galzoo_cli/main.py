@@ -57,16 +57,26 @@ def main(
 
 @app.command("schema")
 @friendly_errors
-def schema(name: Annotated[str, typer.Argument(help="A shipped tree (gz2) or a tree .json file.")] = "gz2",
-           ) -> None:
-    """Show a decision tree: questions, answers, catalogue columns and where each answer leads."""
+def schema(name: Annotated[str, typer.Argument(help="A shipped tree (gz2, decals, euclid) or a tree .json file.")]
+           = "gz2") -> None:
+    """Show a decision tree: questions, answers, catalogue columns, where each answer leads, and its sources."""
     from galzoo_tf.schema import load_schema
 
     tree = load_schema(name)
-    rows = [[q.name if i == 0 else "", a.name, tree.count_column(a), a.kaggle or "", a.leads_to or "end"]
-            for q in tree.questions for i, a in enumerate(q.answers)]
-    report.print(table(f"{tree.title}: {len(tree.questions)} questions, {len(tree.answers)} answers",
-                       ["question", "answer", "catalogue column", "kaggle", "leads to"], rows))
+    optional = {"fraction column": tree.fraction_pattern is not None,
+                "kaggle": any(a.kaggle for a in tree.answers)}
+    columns = ["question", "N column", "answer", "count column", *[c for c, shown in optional.items() if shown],
+               "leads to"]
+    rows = []
+    for question in tree.questions:
+        for index, answer in enumerate(question.answers):
+            extra = {"fraction column": tree.fraction_column(answer), "kaggle": answer.kaggle or ""}
+            rows.append([question.name if index == 0 else "", (question.total_column or "") if index == 0 else "",
+                         answer.name, tree.count_column(answer), *[extra[c] for c, shown in optional.items() if shown],
+                         answer.leads_to or "end"])
+    report.print(table(f"{tree.title}: {len(tree.questions)} questions, {len(tree.answers)} answers", columns, rows))
+    if tree.note:
+        report.print(f"[dim]{tree.note}[/]")
 
 
 def run() -> None:

@@ -207,20 +207,27 @@ def folder(
                                               "columns (<stem>_count for gz2), and optionally 'file', "
                                               "'split', 'ra', 'dec', 'truth/...'.")],
     out: Out,
-    schema: Annotated[str, typer.Option(help="Decision tree: a shipped name (gz2) or a tree .json file.")]
-    = "gz2",
+    schema: Annotated[str | None, typer.Option(help="Decision tree: a shipped name (gz2, decals, euclid; "
+                                                    "`galzoo schema NAME` shows one) or a tree .json file. "
+                                                    "Default: gz2.")] = None,
     min_votes: MinVotes = None,
+    label_column: Annotated[str | None, typer.Option(help="Instead of a tree: this 0/1 column of the CSV (e.g. an "
+                                                          "expert's 'ring') becomes a one-question yes/no tree, one "
+                                                          "vote per galaxy.")] = None,
+    votes: Annotated[int | None, typer.Option(help="Pseudo-votes per galaxy for questions the CSV gives as "
+                                                   "fractions without totals (default: the tree's typical N of "
+                                                   "its first question, 40 for the shipped trees).", min=1)] = None,
     *,
     records: Records,
 ) -> None:
-    """Your own project: a folder of images and a CSV of vote counts per answer.
+    """Your own project: a folder of images and a CSV of votes per answer, as counts or as published fractions.
 
-    JPEG/PNG become 256x256x3 uint8; FITS become float32 with one channel per plane, NaN pixels filled with the median of the finite ones. A 'split' column, if present, is used as given.
+    Each question of the tree is read from what the CSV gives: count columns (<stem>_count for gz2); fraction columns with the question's total ({question}_{answer}_fraction and {question}_total-votes for decals and euclid, as Galaxy Zoo publishes them), turned into counts and refused where they are not whole votes; or fractions alone, turned into pseudo-counts of --votes volunteers walking the tree. Questions the CSV lacks get no votes (a warning names them). --label-column COL makes a 0/1 column a one-question yes/no tree instead. JPEG/PNG become 256x256x3 uint8; FITS become float32 with one channel per plane, NaN pixels filled with the median of the finite ones. A 'split' column, if present, is used as given.
     """  # noqa: E501
     from galzoo_tf.data.prepare import prepare_folder
 
     summary = prepare_folder(images, labels, out, records.options(), records.run(), schema=schema,
-                             min_votes=min_votes or ())
+                             min_votes=min_votes or (), label_column=label_column, volunteers=votes)
     _summarise(out, summary)
 
 
@@ -270,15 +277,18 @@ def synthetic(
              "0.1-5\" and flux 1e3-5e6 nJy uniformly (the hsc default); 'magnitude-limited': the GZ2-like sky "
              "with bars, arms, rings, mergers and stars, sizes tied to magnitude (the sdss and decals "
              "default).")] = None,
+    schema: Annotated[str, typer.Option(help="The decision tree the simulated volunteers answer: gz2, decals (GZ "
+                                             "DECaLS), euclid (GZ Euclid), or a tree .json whose questions name "
+                                             "simulated perceptions (docs/schema.md).")] = "gz2",
     *,
     records: Records,
 ) -> None:
-    """The embedded default: simulated galaxies (GalSim) and simulated volunteers answering the GZ2 tree.
+    """The embedded default: simulated galaxies (GalSim) and simulated volunteers answering the GZ2 tree (or --schema).
 
     Every record carries the truth (L_B/L_T, R_e, flux, bar, arms, inclination, merger/star flags, and rho of every answer). The same seed gives the same records byte for byte whatever --workers. A montage.png of sample galaxies is written beside the records.
     """  # noqa: E501
     from galzoo_tf.data.prepare import prepare_synthetic
     summary = prepare_synthetic(n, out, records.options(), records.run(), survey=survey,
-                                overdispersion=overdispersion, population=population)
+                                overdispersion=overdispersion, population=population, schema=schema)
     _summarise(out, summary)
     report.print(f"montage of sample galaxies: {summary.montage}")

@@ -16,6 +16,8 @@ from collections.abc import Mapping
 import numpy as np
 
 from galzoo_tf.errors import BadInputError
+from galzoo_tf.fractions import Fractions, answer_values, conditional_fractions
+from galzoo_tf.fractions import pseudo_counts as tree_pseudo_counts
 from galzoo_tf.schema import Answer, Question, Schema
 
 KAGGLE_TREE = "gz2"  # the release's classes are GZ2's
@@ -28,7 +30,6 @@ REFERENCE_RMSE = {  # what a Kaggle RMSE is read against, all on the real releas
     "challenge winner, Kaggle's private test set (Dieleman, Willett & Dambre 2015)": 0.0749,
 }
 
-Fractions = dict[str, np.ndarray]  # question -> (..., answers)
 
 
 def kaggle_answers(schema: Schema) -> list[Answer]:
@@ -49,11 +50,6 @@ def kaggle_columns(schema: Schema) -> list[str]:
 def feature_keys(schema: Schema) -> list[str]:
     """Record float features of the weighted fractions, in column order."""
     return [f"{PREFIX}{name}" for name in kaggle_columns(schema)]
-
-
-def answer_values(weighted: Mapping[str, np.ndarray], schema: Schema, answer: Answer) -> np.ndarray:
-    """One answer's values (...) from a question -> (..., answers) mapping."""
-    return weighted[answer.question][..., schema.question(answer.question).answer_names.index(answer.name)]
 
 
 def parents_weight(schema: Schema, question: Question, weighted: Fractions) -> np.ndarray:
@@ -79,15 +75,6 @@ def weighted_fractions(schema: Schema, conditional: Mapping[str, np.ndarray]) ->
         weight = np.broadcast_to(release_weight(schema, question, weighted), fractions.shape[:-1])
         weighted[question.name] = fractions * weight[..., None]
     return weighted
-
-
-def conditional_fractions(weighted: Mapping[str, np.ndarray]) -> Fractions:
-    """Each question's answer fractions among the volunteers who reached it (0 where none did)."""
-    out = {}
-    for name, fractions in weighted.items():
-        total = fractions.sum(axis=-1, keepdims=True)
-        out[name] = np.divide(fractions, total, out=np.zeros_like(fractions, np.float64), where=total > 0)
-    return out
 
 
 def from_counts(schema: Schema, counts: Mapping[str, np.ndarray]) -> Fractions:
@@ -123,33 +110,12 @@ def mismatches(schema: Schema, weighted: Mapping[str, np.ndarray],
     return out
 
 
-def apportion(fractions: np.ndarray, totals: np.ndarray) -> np.ndarray:
-    """Whole counts (galaxies, answers) summing to ``totals`` in proportion to ``fractions`` (largest remainder)."""
-    exact = fractions * totals[:, None]
-    counts = np.floor(exact).astype(np.int64)
-    short = totals - counts.sum(axis=1)
-    order = np.argsort(-(exact - counts), axis=1, kind="stable")
-    ranks = np.argsort(order, axis=1, kind="stable")
-    return counts + (ranks < short[:, None])
-
-
 def pseudo_counts(schema: Schema, weighted: Mapping[str, np.ndarray], volunteers: int) -> dict[str, np.ndarray]:
-    """Vote counts k per question (galaxies, answers) from weighted fractions, as if ``volunteers`` people had
-    classified each galaxy and walked the tree: N of the root, and of a question the release leaves unweighted,
-    is ``volunteers``; N of any other is the pseudo-votes of the answers leading to it. A question's N is shared
-    among its answers by their conditional fractions (largest remainder), and is 0 where the release gives it
-    no votes."""
-    conditional = conditional_fractions(weighted)
-    counts: dict[str, np.ndarray] = {}
-    for question in schema.topological_order():
-        fractions = conditional[question.name]
-        parents = schema.parents(question.name)
-        if parents and question.kaggle_weighted:
-            totals = sum(answer_values(counts, schema, a) for a in parents)
-        else:
-            totals = np.full(len(fractions), volunteers, np.int64)
-        counts[question.name] = apportion(fractions, np.where(fractions.sum(axis=-1) > 0, totals, 0))
-    return counts
+    """Vote counts k per question (galaxies, answers) from the release's weighted fractions, as if ``volunteers``
+    people had classified each galaxy and walked the tree (``galzoo_tf.fractions.pseudo_counts``); a question the
+    release leaves unweighted (GZ2's odd) starts again from ``volunteers``, as its fractions do from 1."""
+    unweighted = [q.name for q in schema.questions if not q.kaggle_weighted]
+    return tree_pseudo_counts(schema, conditional_fractions(weighted), volunteers, restart=unweighted)
 
 
 def rmse(predicted: np.ndarray, observed: np.ndarray) -> float:

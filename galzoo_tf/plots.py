@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from galzoo_tf.fileio import replaced_atomically
+from galzoo_tf.schema import Schema, schema_of
 
 
 def save_figure(figure, path: Path, dpi: int = 80) -> Path:
@@ -75,12 +76,15 @@ def montage(images: Sequence[np.ndarray], titles: Sequence[str], path: Path, col
     return save_figure(figure, path)
 
 
-def record_caption(record: dict) -> str:
-    """Short label of a record: its truth when simulated, else its smooth/featured votes."""
+def record_caption(record: dict, schema: Schema) -> str:
+    """Short label of a record: its truth when simulated, and its votes for the featured answer of the tree's first
+    question (the first question's second answer; GZ2: smooth/features)."""
     def value(key: str) -> float:
         return float(record[key])
 
-    smooth = f"featured {int(value('smooth/features/count'))}/{int(value('smooth/total'))}"
+    root = schema.question(schema.root)
+    shown = root.answers[min(1, len(root.answers) - 1)]
+    smooth = f"{shown.name} {int(value(schema.count_key(shown)))}/{int(value(schema.total_key(root)))}"
     if "truth/bulge_to_total" not in record:
         return f"{record['id'].decode()[:18]}\n{smooth}"
     kind = "star" if value("truth/star") else "artifact" if value("truth/artifact") else \
@@ -92,7 +96,7 @@ def record_caption(record: dict) -> str:
     if value("truth/arms"):
         features.append(f"{int(value('truth/arms'))} arms")
     return (f"{kind} m={value('truth/magnitude'):.1f} {' '.join(features)}\n"
-            f"{smooth} (rho {value('truth/rho/smooth/features'):.2f})")
+            f"{smooth} (rho {value(f'truth/rho/{shown.key}'):.2f})")
 
 
 def record_montage(folder: Path, path: Path, count: int = 24, split: str = "train", columns: int = 6) -> Path:
@@ -101,5 +105,6 @@ def record_montage(folder: Path, path: Path, count: int = 24, split: str = "trai
 
     chosen = [{k: v.numpy() for k, v in r.items()} for r in records.read_records(folder, split).take(count)]
     manifest = records.read_manifest(folder)
-    return montage([r["image"] for r in chosen], [record_caption(r) for r in chosen], path, columns,
+    schema = schema_of(manifest)
+    return montage([r["image"] for r in chosen], [record_caption(r, schema) for r in chosen], path, columns,
                    title=f"{manifest['source']} records in {Path(folder).name} ({split})")

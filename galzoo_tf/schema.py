@@ -38,6 +38,7 @@ class Answer:
     kaggle: str | None
     leads_to: str | None
     question: str
+    perceived: str | None = None  # which answer of the question's simulated perception this is (default: its name)
 
     @property
     def key(self) -> str:
@@ -60,6 +61,7 @@ class Question:
     central_crop: bool = False  # crop at the centre (bar) rather than at a random position (smooth)
     min_votes: int = 1  # training's default cut on N (Walmsley et al. 2019 train bar on N >= 10)
     kaggle_weighted: bool = True  # the Kaggle release scales its fractions by the fraction reaching it (GZ2 odd: not)
+    perception: str | None = None  # how simulated volunteers perceive it (galzoo_tf.sim.perception; default: its name)
 
     @property
     def answer_names(self) -> tuple[str, ...]:
@@ -82,6 +84,8 @@ class Schema:
     questions: tuple[Question, ...]
     id_column: str
     count_pattern: str
+    fraction_pattern: str | None = None  # catalogue column of an answer's vote fraction, e.g. "{stem}_fraction"
+    note: str = ""  # where the tree comes from, and what could not be checked against a primary source
 
     @property
     def question_names(self) -> tuple[str, ...]:
@@ -100,19 +104,24 @@ class Schema:
 
     def to_json(self) -> dict:
         """The tree as a tree file holds it (``_build`` reads it back to an equal Schema)."""
-        return {"name": self.name, "title": self.title, "root": self.root,
-                "columns": {"id": self.id_column, "count": self.count_pattern},
+        return {"name": self.name, "title": self.title, "root": self.root, "note": self.note,
+                "columns": {"id": self.id_column, "count": self.count_pattern, "fraction": self.fraction_pattern},
                 "questions": [{"name": q.name, "task": q.task, "stem": q.stem, "text": q.text,
                                "expected_votes": q.expected_votes, "total_column": q.total_column,
                                "zoom": list(q.zoom), "crop": "central" if q.central_crop else "random",
                                "min_votes": q.min_votes, "kaggle_weighted": q.kaggle_weighted,
+                               "perception": q.perception,
                                "answers": [{"name": a.name, "stem": a.stem, "kaggle": a.kaggle,
-                                            "leads_to": a.leads_to} for a in q.answers]}
+                                            "leads_to": a.leads_to, "perceived": a.perceived} for a in q.answers]}
                               for q in self.questions]}
 
     def count_column(self, answer: Answer) -> str:
         """Catalogue column holding the vote count k of ``answer``."""
         return self.count_pattern.format(stem=answer.stem)
+
+    def fraction_column(self, answer: Answer) -> str | None:
+        """Catalogue column holding ``answer``'s fraction of its question's votes, if the tree names one."""
+        return self.fraction_pattern.format(stem=answer.stem) if self.fraction_pattern else None
 
     def parents(self, question: str) -> tuple[Answer, ...]:
         """Answers that lead to ``question`` (empty for the root)."""
@@ -154,20 +163,22 @@ class Schema:
 
 
 def _build(raw: dict) -> Schema:
+    columns = raw.get("columns", {})
     questions = []
     for q in raw["questions"]:
-        answers = tuple(
-            Answer(a["name"], a["stem"], a.get("kaggle"), a.get("leads_to"), q["name"]) for a in q["answers"]
-        )
+        answers = tuple(Answer(a["name"], a["stem"], a.get("kaggle"), a.get("leads_to"), q["name"], a.get("perceived"))
+                        for a in q["answers"])
+        stem = q.get("stem", q["name"])
+        total = q.get("total_column") or (columns["total"].format(stem=stem) if columns.get("total") else None)
         questions.append(
-            Question(q["name"], q.get("task", q["name"]), q.get("stem", q["name"]), q.get("text", ""),
-                     int(q.get("expected_votes", 0)), answers, q.get("total_column"),
+            Question(q["name"], q.get("task", q["name"]), stem, q.get("text", ""),
+                     int(q.get("expected_votes", 0)), answers, total,
                      tuple(q.get("zoom", (1.1, 1.3))), q.get("crop", "random") == "central",
-                     int(q.get("min_votes", 1)), bool(q.get("kaggle_weighted", True)))
+                     int(q.get("min_votes", 1)), bool(q.get("kaggle_weighted", True)), q.get("perception"))
         )
-    columns = raw.get("columns", {})
     schema = Schema(raw["name"], raw.get("title", raw["name"]), raw["root"], tuple(questions),
-                    columns.get("id", "id"), columns.get("count", "{stem}_count"))
+                    columns.get("id", "id"), columns.get("count", "{stem}_count"), columns.get("fraction"),
+                    raw.get("note", ""))
     validate(schema)
     return schema
 
@@ -217,6 +228,17 @@ def _user_tree(path: Path) -> Schema:
         raise SchemaError(f"{path}: a tree, question or answer lacks the field {exc}") from None
     except (TypeError, ValueError, AttributeError) as exc:
         raise SchemaError(f"{path}: not a galzoo tree ({exc}); see the shipped trees in galzoo_tf/trees") from None
+
+
+YES_NO = ("yes", "no")
+
+
+def binary_schema(column: str) -> Schema:
+    """A one-question yes/no tree for a catalogue's 0/1 column (``--label-column``): one vote per galaxy, the label."""
+    answers = tuple(Answer(name, f"{column}_{name}", None, None, column) for name in YES_NO)
+    question = Question(column, column, column, f"{column}? (the catalogue's 0/1 column {column!r})", 1, answers)
+    return Schema(column, f"one yes/no question: the catalogue's column {column!r}", column, (question,), "id",
+                  "{stem}_count", note="made by --label-column: 1 is yes, 0 is no, one vote per galaxy")
 
 
 def manifest_tree(schema: Schema) -> dict:

@@ -11,11 +11,11 @@ import pytest
 from typer.testing import CliRunner
 
 from galzoo_cli.main import app
-from galzoo_tf.data.sources.kaggle import INCONSISTENT, load_kaggle
-from galzoo_tf.errors import BadInputError
+from galzoo_tf.data.sources.kaggle import load_kaggle
+from galzoo_tf.errors import INCONSISTENT_FRACTIONS, BadInputError
+from galzoo_tf.fractions import conditional_fractions
 from galzoo_tf.kaggle import (
     as_columns,
-    conditional_fractions,
     feature_keys,
     from_columns,
     from_counts,
@@ -106,9 +106,9 @@ def test_an_inconsistent_row_is_refused_by_name(project, tmp_path):
         load_kaggle(bad, project.images)
     message = caught.value.message
     assert f"row 3 (id {frame.loc[2, 'GalaxyID']})" in message and "Class3.1 + Class3.2" in message
-    assert "Class2.2" in message and caught.value.reason == INCONSISTENT
+    assert "Class2.2" in message and caught.value.reason == INCONSISTENT_FRACTIONS
     kept = load_kaggle(bad, project.images, skip_bad=True)
-    assert len(kept.table) == len(frame) - 1 and kept.skipped[INCONSISTENT] == 1
+    assert len(kept.table) == len(frame) - 1 and kept.skipped[INCONSISTENT_FRACTIONS] == 1
 
 
 def test_a_cell_that_is_not_a_fraction_and_a_missing_column_are_named(project, tmp_path):

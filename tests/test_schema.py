@@ -119,5 +119,5 @@ def test_malformed_trees_are_refused(tmp_path, breakage, message):
 
 
 def test_unknown_schema_name_lists_shipped_trees():
-    with pytest.raises(SchemaError, match="shipped: gz2"):
+    with pytest.raises(SchemaError, match="shipped: decals, euclid, gz2"):
         load_schema("euclid_q1")

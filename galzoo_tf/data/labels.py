@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from galzoo_tf import errors
 from galzoo_tf.errors import BadInputError
-from galzoo_tf.schema import Schema
+from galzoo_tf.fractions import complete_fractions, pseudo_counts
+from galzoo_tf.schema import Question, Schema
 
 MAX_COUNT = 2**53  # the largest count a float parse keeps exact; sums of a few stay far inside int64
 
@@ -83,27 +85,152 @@ def _whole_numbers(frame: pd.DataFrame, column: str, problems: RowProblems) -> n
     return values.astype(np.int64)
 
 
-def vote_counts(frame: pd.DataFrame, schema: Schema, problems: RowProblems) -> pd.DataFrame:
-    """Counts k per answer and totals N per question, keyed by record feature names.
+FRACTION_TOLERANCE = 0.005  # how far a published fraction may sit from k/N (catalogues round to 3 decimals)
 
-    N is the sum of the question's counts (each volunteer gives one answer), unless the
-    tree names a total column for the question (GZ2: ``total_classifications`` for T01),
-    in which case that N is used and every k, and their sum, must not exceed it.
+
+@dataclass
+class VoteTable:
+    """What a catalogue says of the votes: counts k and totals N by record key, the published fractions read
+    (``fraction/QUESTION/ANSWER`` keys, kept in the records), and warnings for the user."""
+
+    counts: pd.DataFrame
+    fractions: pd.DataFrame
+    warnings: list[str]
+
+
+def question_source(frame: pd.DataFrame, schema: Schema, question: Question) -> str:
+    """How a catalogue gives a question: 'counts' (any count column), 'totals' (fractions and the question's
+    total column), 'fractions' (fractions alone) or 'absent'."""
+    if any(schema.count_column(a) in frame.columns for a in question.answers):
+        return "counts"
+    if not any(schema.fraction_column(a) in frame.columns for a in question.answers):
+        return "absent"
+    return "totals" if question.total_column in frame.columns else "fractions"
+
+
+def vote_counts(frame: pd.DataFrame, schema: Schema, problems: RowProblems, volunteers: int | None = None) -> VoteTable:
+    """Counts k per answer and totals N per question, from whatever the catalogue gives of each question.
+
+    - count columns: N is their sum (each volunteer gives one answer), unless the tree names a total
+      column for the question (GZ2: ``total_classifications`` for T01): then that N, which no k may exceed;
+    - fraction columns and the question's total (``_total-votes``): k = round(fraction x N), refused where a
+      fraction is not a whole number of votes out of N (within ``FRACTION_TOLERANCE``) or the k do not sum to N;
+    - fractions alone: pseudo-counts as if ``volunteers`` (default: the root's typical N) had walked the tree
+      (``galzoo_tf.fractions.pseudo_counts``); a yes/no question needs one of its two columns;
+    - nothing: N = 0 (the records hold no votes for it), with a warning. The first question must be given.
     """
+    sources = {q.name: question_source(frame, schema, q) for q in schema.questions}
+    root = schema.question(schema.root)
+    if sources[root.name] == "absent":
+        require_columns(frame, [schema.count_column(a) for a in root.answers], problems.source)
+    published = {a.key: _fractions(frame, schema.fraction_column(a), problems) for q in schema.questions
+                 if sources[q.name] in ("totals", "fractions") for a in q.answers}
+    pseudo = _pseudo_counts(frame, schema, sources, published, volunteers)
     out: dict[str, np.ndarray] = {}
     for question in schema.questions:
-        counts = {a: _whole_numbers(frame, schema.count_column(a), problems) for a in question.answers}
-        for answer, k in counts.items():
-            out[schema.count_key(answer)] = k
-        total = np.sum(list(counts.values()), axis=0)
-        if question.total_column and question.total_column in frame.columns:
-            given = _whole_numbers(frame, question.total_column, problems)
-            problems.flag(total > given, errors.COUNT_EXCEEDS_TOTAL,
-                          lambda i, t=total, g=given, q=question: f"{q.name} has {t[i]} votes but "
-                          f"{q.total_column} is {g[i]} (k > N)")
-            total = given
+        source = sources[question.name]
+        if source == "counts":
+            require_columns(frame, [schema.count_column(a) for a in question.answers], problems.source)
+            counts, total = _counted(frame, schema, question, problems)
+        elif source == "totals":
+            counts, total = _from_totals(frame, schema, question, published, problems)
+        else:  # fractions alone, or absent: no votes
+            counts = pseudo.get(question.name, np.zeros((len(frame), len(question.answers)), np.int64))
+            total = counts.sum(axis=1)
+        for index, answer in enumerate(question.answers):
+            out[schema.count_key(answer)] = counts[:, index]
         out[schema.total_key(question)] = total
-    return pd.DataFrame(out, index=frame.index)
+    fractions = pd.DataFrame({f"fraction/{key}": values for key, values in published.items()
+                              if np.isfinite(values).any()}, index=frame.index)
+    return VoteTable(pd.DataFrame(out, index=frame.index), fractions,
+                     _source_warnings(frame, schema, sources, volunteers))
+
+
+def _counted(frame: pd.DataFrame, schema: Schema, question: Question,
+             problems: RowProblems) -> tuple[np.ndarray, np.ndarray]:
+    """A question's counts and N from its count columns (and its total column, if the tree names one)."""
+    counts = np.stack([_whole_numbers(frame, schema.count_column(a), problems) for a in question.answers], 1)
+    total = counts.sum(axis=1)
+    if question.total_column and question.total_column in frame.columns:
+        given = _whole_numbers(frame, question.total_column, problems)
+        problems.flag(total > given, errors.COUNT_EXCEEDS_TOTAL,
+                      lambda i: f"{question.name} has {total[i]} votes but {question.total_column} is {given[i]} "
+                                "(k > N)")
+        total = given
+    return counts, total
+
+
+def _fractions(frame: pd.DataFrame, column: str | None, problems: RowProblems) -> np.ndarray:
+    """A fraction column as floats (NaN where the catalogue has no such column or the cell is blank); a value that
+    is not a number in [0, 1] is flagged."""
+    if column not in frame.columns:
+        return np.full(len(frame), np.nan)
+    raw = frame[column]
+    values = np.array(pd.to_numeric(raw, errors="coerce"), dtype=float)
+    bad = (raw.notna().to_numpy() & ~np.isfinite(values)) | (values < 0) | (values > 1 + FRACTION_TOLERANCE)
+    problems.flag(bad, errors.BAD_FRACTION, lambda i: f"{column} is {shown_value(raw.iloc[i])}, not a fraction in "
+                                                      "[0, 1]")
+    values[bad] = np.nan
+    return values
+
+
+def _question_fractions(question: Question, published: dict[str, np.ndarray]) -> np.ndarray:
+    return complete_fractions(np.stack([published[a.key] for a in question.answers], 1))
+
+
+def _from_totals(frame: pd.DataFrame, schema: Schema, question: Question, published: dict[str, np.ndarray],
+                 problems: RowProblems) -> tuple[np.ndarray, np.ndarray]:
+    """k = round(fraction x N) from the fractions and the question's total column, checked to be votes."""
+    total = _whole_numbers(frame, question.total_column, problems)
+    fractions = _question_fractions(question, published)
+    known = np.isfinite(fractions).all(axis=1)
+    counts = np.rint(np.nan_to_num(fractions) * total[:, None]).astype(np.int64)
+    off = np.abs(np.nan_to_num(fractions) - counts / np.maximum(total, 1)[:, None]).max(axis=1)
+    bad = known & (total > 0) & ((off > FRACTION_TOLERANCE) | (counts.sum(axis=1) != total))
+    problems.flag(bad, errors.INCONSISTENT_FRACTIONS, lambda i: f"{question.name}: fractions "
+                  f"{', '.join(f'{v:.4g}' for v in fractions[i])} are not whole votes out of {question.total_column} "
+                  f"= {total[i]} (round(fraction x N) = {', '.join(map(str, counts[i]))})")
+    counts[~known] = 0
+    return counts, np.where(known, total, 0)
+
+
+def _pseudo_counts(frame: pd.DataFrame, schema: Schema, sources: dict[str, str], published: dict[str, np.ndarray],
+                   volunteers: int | None) -> dict[str, np.ndarray]:
+    """Pseudo-counts of every question from the fractions given (NaN for questions given otherwise or not at all)."""
+    if "fractions" not in sources.values():
+        return {}
+    conditional = {q.name: _question_fractions(q, published) if sources[q.name] in ("totals", "fractions")
+                   else np.full((len(frame), len(q.answers)), np.nan) for q in schema.questions}
+    return pseudo_counts(schema, conditional, default_volunteers(schema) if volunteers is None else volunteers)
+
+
+def default_volunteers(schema: Schema) -> int:
+    """The pseudo-count N of a catalogue of fractions alone: the typical N of the tree's first question."""
+    return max(1, schema.question(schema.root).expected_votes)
+
+
+def _source_warnings(frame: pd.DataFrame, schema: Schema, sources: dict[str, str],
+                     volunteers: int | None) -> list[str]:
+    """What the user should know about how the votes were read: pseudo-counts, questions given in part (their
+    given answers still set the pseudo-votes below them), and questions left empty."""
+    warnings = []
+    partial = [f"{q.name} ({', '.join(a.name for a in given)} only)" for q in schema.questions
+               if sources[q.name] in ("totals", "fractions")
+               for given in [[a for a in q.answers if schema.fraction_column(a) in frame.columns]]
+               if len(q.answers) - len(given) > 1]
+    if partial:
+        warnings.append(f"{'; '.join(partial)}: too few answers' fractions to count the question; N = 0 for it, its "
+                        "given fractions kept in the records")
+    fractions = [name for name, source in sources.items() if source == "fractions"]
+    if fractions:
+        n = default_volunteers(schema) if volunteers is None else volunteers
+        warnings.append(f"{', '.join(fractions)}: vote fractions without totals, read as pseudo-counts of {n} "
+                        "volunteers walking the tree (--votes sets them; docs/prepare.md)")
+    absent = [name for name, source in sources.items() if source == "absent"]
+    if absent:
+        warnings.append(f"{', '.join(absent)}: no count or fraction column in the catalogue; N = 0 (no votes) for "
+                        "these questions")
+    return warnings
 
 
 def parse_min_votes(specs: Iterable[str], schema: Schema) -> dict[str, int]:

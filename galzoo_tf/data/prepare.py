@@ -573,14 +573,27 @@ def prepare_kaggle(solutions: Path, images: Path, out: Path, options: PrepareOpt
 
 
 def prepare_folder(images: Path, labels: Path, out: Path, options: PrepareOptions, run: PrepareRun | None = None, *,
-                   schema: str = "gz2", min_votes: Iterable[str] = ()) -> PrepareSummary:
-    """`galzoo prepare folder`: the records of a folder of images and a CSV of vote counts for the tree
-    ``schema`` (a shipped name or a tree .json), without galaxies below the ``min_votes`` (``QUESTION=N``)."""
+                   schema: str | None = None, min_votes: Iterable[str] = (), label_column: str | None = None,
+                   volunteers: int | None = None) -> PrepareSummary:
+    """`galzoo prepare folder`: the records of a folder of images and a CSV of votes for the tree ``schema`` (a
+    shipped name or a tree .json; default gz2), as counts, fractions with totals or fractions alone
+    (pseudo-counts at ``volunteers``), without galaxies below the ``min_votes`` (``QUESTION=N``); or of a 0/1
+    ``label_column`` as a one-question yes/no tree.
+
+    >>> prepare_folder(Path("images"), Path("catalogue.csv"), Path("data/rings"), PrepareOptions(),
+    ...                label_column="ring")  # doctest: +SKIP"""
+    if label_column is not None and schema is not None:
+        raise BadInputError("bad option", "--label-column makes its own one-question tree; give it or --schema, "
+                                          "not both")
+    if volunteers is not None and volunteers < 1:
+        raise BadInputError("bad option", "--votes must be at least 1")
     run = run or PrepareRun()
-    tree = load_schema(schema)
+    tree = None if label_column is not None else load_schema(schema or "gz2")
+    cuts = parse_min_votes(min_votes, tree) if tree is not None else {}
     with writing([record_output(out)], [("images folder", images), ("labels", labels)]):
         source = run.read("reading and checking the labels", lambda: load_folder(
-            images, labels, schema=tree, min_votes=parse_min_votes(min_votes, tree), skip_bad=options.skip_bad))
+            images, labels, schema=tree, min_votes=cuts, skip_bad=options.skip_bad, label_column=label_column,
+            volunteers=volunteers))
         return run.write(source, out, options)
 
 
@@ -599,20 +612,25 @@ def prepare_fits(images: Path, table: Path, out: Path, options: PrepareOptions,
 
 def prepare_synthetic(n: int, out: Path, options: PrepareOptions, run: PrepareRun | None = None, *,
                       survey: str = "sdss", overdispersion: float = 0.0,
-                      population: str | None = None) -> PrepareSummary:
-    """`galzoo prepare synthetic`: ``n`` simulated galaxies of ``survey`` and their volunteers (drawn with
-    ``options.seed``), at the survey's image size, and a montage of sample galaxies beside the records.
+                      population: str | None = None, schema: str = "gz2") -> PrepareSummary:
+    """`galzoo prepare synthetic`: ``n`` simulated galaxies of ``survey`` and their volunteers answering the tree
+    ``schema`` (drawn with ``options.seed``), at the survey's image size, and a montage of sample galaxies beside the
+    records.
 
     >>> summary = prepare_synthetic(5000, Path("data/demo/synthetic"), PrepareOptions(seed=0))  # doctest: +SKIP
     >>> summary.splits, summary.montage  # doctest: +SKIP
     """
     from galzoo_tf.data.sources.synthetic import check_population, load_synthetic, survey_mix  # GalSim (~0.7 s)
+    from galzoo_tf.sim.perception import perceived_order
 
     run = run or PrepareRun()
-    survey_mix(survey)  # a bad --survey or --population is refused before the output folder exists
+    survey_mix(survey)  # a bad --survey, --population or --schema is refused before the output folder exists
     check_population(population)
+    tree = load_schema(schema)
+    for question in tree.questions:
+        perceived_order(question)
     with writing([record_output(out)]):
         source = run.read("drawing galaxies and volunteers", lambda: load_synthetic(
-            n, seed=options.seed, survey=survey, overdispersion=overdispersion, population=population))
+            n, seed=options.seed, survey=survey, overdispersion=overdispersion, population=population, schema=tree))
         summary = run.write(source, out, replace(options, size=source.image_spec.shape[0]))
         return replace(summary, montage=record_montage(out, Path(out) / MONTAGE))

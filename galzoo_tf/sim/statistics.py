@@ -25,7 +25,7 @@ def real_vote_counts(path: Path, schema: Schema) -> pd.DataFrame:
     """Counts and totals (record keys) of a real GZ2 table, rows with bad counts dropped."""
     frame = read_table(path)
     problems = RowProblems(frame[id_column(frame, str(path), schema)], str(path))
-    counts = vote_counts(frame, schema, problems)
+    counts = vote_counts(frame, schema, problems).counts
     keep, _ = problems.resolve(skip_bad=True)
     return counts[keep].reset_index(drop=True)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from galzoo_tf import errors
 from galzoo_tf.data.labels import RowProblems, require_columns, shown_value
 from galzoo_tf.data.sources.table import Catalogue, build_catalogue, checksum, image_index, locate_in, read_table
 from galzoo_tf.errors import BadInputError
@@ -29,9 +30,6 @@ from galzoo_tf.kaggle import (
     pseudo_counts,
 )
 from galzoo_tf.schema import Schema, load_schema
-
-INCONSISTENT = "inconsistent fractions"
-BAD_FRACTION = "bad fraction"
 
 
 def default_volunteers(schema: Schema) -> int:
@@ -58,10 +56,10 @@ def _check_fractions(raw: pd.DataFrame, fractions: pd.DataFrame, schema: Schema,
         for position, name in enumerate(fractions.columns):
             column = values[:, position]
             bad = ~np.isfinite(column) | (column < -tolerance) | (column > 1 + tolerance)
-            problems.flag(bad, BAD_FRACTION, lambda i, n=name: f"{n} is {shown_value(raw[n.lower()].iloc[i])}, "
+            problems.flag(bad, errors.BAD_FRACTION, lambda i, n=name: f"{n} is {shown_value(raw[n.lower()].iloc[i])}, "
                                                                "not a fraction in [0, 1]")
         for question, (total, expected) in mismatches(schema, weighted, tolerance).items():
-            problems.flag(np.abs(total - expected) > tolerance, INCONSISTENT,
+            problems.flag(np.abs(total - expected) > tolerance, errors.INCONSISTENT_FRACTIONS,
                           lambda i, q=question, t=total, e=expected: _mismatch(schema, q, t[i], e[i], tolerance))
 
     return check

@@ -17,7 +17,7 @@ import pandas as pd
 
 from galzoo_tf import errors
 from galzoo_tf.data import images
-from galzoo_tf.data.labels import RowProblems, apply_min_votes, require_columns, vote_counts
+from galzoo_tf.data.labels import RowProblems, VoteTable, apply_min_votes, vote_counts
 from galzoo_tf.data.layout import SPLITS, ImageSpec
 from galzoo_tf.errors import BadInputError
 from galzoo_tf.fileio import sha256_file
@@ -26,7 +26,7 @@ from galzoo_tf.schema import Schema
 
 # Column spellings of published catalogues mapped to the names galzoo uses.
 ALIASES = {"objid": "dr7objid", "gz2class": "gz2_class", "galaxyid": "id"}  # galaxyid: the Kaggle release's
-ID_COLUMNS = ("dr7objid", "id")
+ID_COLUMNS = ("dr7objid", "id", "iauname", "object_id")  # GZ2, anyone's, GZ DECaLS, Euclid
 # Float columns carried into the records when present (positions help cross-matching later).
 META_COLUMNS = {"ra": "meta/ra", "dec": "meta/dec"}
 # Columns carried into the records under their own name: simulated truth, and the Kaggle release's fractions.
@@ -97,11 +97,12 @@ def _text(value: object) -> str:
 
 
 def id_column(frame: pd.DataFrame, source: str, schema: Schema) -> str:
-    """The first id column present: the tree's own (``dr7objid`` for GZ2), then ``id``."""
+    """The first id column present: the tree's own (``dr7objid`` for GZ2), then the usual ones."""
     for column in (schema.id_column, *ID_COLUMNS):
         if column in frame.columns:
             return column
-    raise BadInputError(errors.MISSING_COLUMN, f"{source}: missing id column (one of {schema.id_column}, id)")
+    known = ", ".join(dict.fromkeys((schema.id_column, *ID_COLUMNS)))
+    raise BadInputError(errors.MISSING_COLUMN, f"{source}: missing id column (one of {known})")
 
 
 def image_index(root: Path) -> dict[str, str]:
@@ -146,22 +147,24 @@ def file_row_numbers(frame: pd.DataFrame) -> np.ndarray:
 
 def build_catalogue(frame: pd.DataFrame, *, source: str, label: str, schema: Schema, locate: Locator,
                     skip_bad: bool, min_votes: Mapping[str, int], inputs: dict[str, dict],
-                    cuts: list[tuple[str, int]], votes: bool = True, check: RowCheck | None = None) -> Catalogue:
-    """Check counts, ids and image paths of every row, drop or refuse bad rows, apply vote cuts.
+                    cuts: list[tuple[str, int]], votes: bool = True, check: RowCheck | None = None,
+                    volunteers: int | None = None) -> Catalogue:
+    """Check votes, ids and image paths of every row, drop or refuse bad rows, apply vote cuts.
 
-    ``votes=False`` is for tables without vote counts (morphological parameters): no count
-    column is required and the records get no int features. ``check`` adds a source's own
-    row checks, so its bad rows are refused or skipped like any other.
+    Votes come as counts, fractions with totals, or fractions alone (pseudo-counts at ``volunteers``;
+    ``labels.vote_counts``). ``votes=False`` is for tables without votes (morphological
+    parameters): the records get no int features. ``check`` adds a source's own row checks, so
+    its bad rows are refused or skipped like any other.
     """
     file_rows = file_row_numbers(frame)
     frame = frame.reset_index(drop=True)
     id_name = id_column(frame, label, schema)
-    if votes:
-        require_columns(frame, [schema.count_column(a) for a in schema.answers], label)
     ids = frame[id_name]
     problems = RowProblems(ids, label, file_rows)
     problems.flag((ids == "").to_numpy(), errors.MISSING_COLUMN, lambda i: "empty id")
-    counts = vote_counts(frame, schema, problems) if votes else pd.DataFrame(index=frame.index)
+    read = vote_counts(frame, schema, problems, volunteers) if votes else \
+        VoteTable(pd.DataFrame(index=frame.index), pd.DataFrame(index=frame.index), [])
+    counts = read.counts
     if check is not None:
         check(frame, problems)
     flag_duplicates(ids, problems)
@@ -172,16 +175,16 @@ def build_catalogue(frame: pd.DataFrame, *, source: str, label: str, schema: Sch
         problems.flag(~split.isin(SPLITS).to_numpy(), "bad split",
                       lambda i: f"split is {frame['split'].iloc[i]!r}, not one of {', '.join(SPLITS)}")
     keep, skipped = problems.resolve(skip_bad)
-    table = pd.concat([pd.DataFrame({"id": ids, "path": paths, "row": file_rows}), counts,
+    table = pd.concat([pd.DataFrame({"id": ids, "path": paths, "row": file_rows}), counts, read.fractions,
                        pd.DataFrame(floats_of(frame), index=frame.index)], axis=1)
     if split is not None:
         table["split"] = split
     table = table[keep]
     table, vote_cuts = apply_min_votes(table, schema, min_votes)
-    floats = [c for c in table.columns if c.startswith(("meta/", *FLOAT_PREFIXES))]
+    floats = [c for c in table.columns if c.startswith(("meta/", "fraction/", *FLOAT_PREFIXES))]
     return Catalogue(source, schema, table.reset_index(drop=True), list(counts.columns), floats, inputs,
                      [*cuts, *[(f"skipped: {reason}", n) for reason, n in sorted(skipped.items())], *vote_cuts],
-                     Counter(skipped), label=label, warnings=_vote_warnings(table, schema, votes))
+                     Counter(skipped), label=label, warnings=[*read.warnings, *_vote_warnings(table, schema, votes)])
 
 
 def _vote_warnings(table: pd.DataFrame, schema: Schema, votes: bool) -> list[str]:
