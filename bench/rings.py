@@ -29,11 +29,7 @@ import numpy as np
 import pandas as pd
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "decals_rings"
-TREE = {"name": "rings", "title": "DECaLS rings (expert label)", "root": "ring", "questions": [
-    {"name": "ring", "text": "Does the galaxy have a ring?", "expected_votes": 1, "zoom": [1.1, 1.3],
-     "answers": [{"name": "yes", "stem": "ring_yes"}, {"name": "no", "stem": "ring_no"}]}]}
 LABELLED, VALIDATION, NEIGHBOURS, FOLDS = 300, 45, 10, 5
-
 
 def catalogue(seed: int) -> pd.DataFrame:
     """The rings catalogue with a seeded split: 255 train, 45 val, 170 test, each balanced as the whole."""
@@ -114,18 +110,16 @@ def ring_records(table: pd.DataFrame, out: Path, seed: int) -> Path:
     """Records of the one-question ring tree, N = 1 vote per galaxy (the expert label), with the split given."""
     from galzoo_tf.data.prepare import PrepareOptions, write_records
     from galzoo_tf.data.sources.folder import load_folder
-    from galzoo_tf.schema import load_schema
 
     records = out / "records"
     if (records / "manifest.json").is_file():
         return records
     out.mkdir(parents=True, exist_ok=True)
-    (out / "ring-tree.json").write_text(json.dumps(TREE))
     labels = pd.DataFrame({"id": table["iauname"], "file": table["iauname"] + ".png", "split": table["split"],
-                           "ring_yes_count": table["ring"], "ring_no_count": 1 - table["ring"]})
+                           "ring": table["ring"]})
     labels.to_csv(out / "labels.csv", index=False)
-    write_records(load_folder(SHARED / "images", out / "labels.csv", schema=load_schema(str(out / "ring-tree.json"))),
-                  records, PrepareOptions(seed=seed), workers=0)
+    write_records(load_folder(SHARED / "images", out / "labels.csv", label_column="ring"), records,
+                  PrepareOptions(seed=seed), workers=0)
     return records
 
 
@@ -149,7 +143,7 @@ def fine_tuned(records: Path, out: Path, name: str, seed: int, epochs: int, **co
         predict_catalogue([model_dir], ImageInputs(records=records, split="test"), catalogue_path,
                           PredictRequest(passes=30, seed=seed))
     predicted = pd.read_parquet(catalogue_path)
-    labels = pd.read_csv(out / "labels.csv").set_index("id").loc[predicted["id"], "ring_yes_count"].to_numpy()
+    labels = pd.read_csv(out / "labels.csv").set_index("id").loc[predicted["id"], "ring"].to_numpy()
     probability = predicted["ring_yes_rho_mean"].to_numpy()
     observed, expected = calibration_curve(labels, probability, n_bins=5, strategy="quantile")
     sidecar = json.loads((model_dir / "galzoo.json").read_text())
