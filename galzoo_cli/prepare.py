@@ -203,9 +203,11 @@ def kaggle(
 @records_command("folder", test_size=0.2)
 def folder(
     images: Annotated[Path, typer.Option(help="Folder of JPEG/PNG or FITS images (not mixed).")],
-    labels: Annotated[Path, typer.Option(help="CSV with 'id' (or the tree's id column), the tree's count "
-                                              "columns (<stem>_count for gz2), and optionally 'file', "
-                                              "'split', 'ra', 'dec', 'truth/...'.")],
+    labels: Annotated[Path, typer.Option(help="CSV with 'id' (or the tree's id column), each question's count "
+                                              "columns (<stem>_count for gz2) or published fractions "
+                                              "({question}_{answer}_fraction, with or without "
+                                              "{question}_total-votes, for decals and euclid), and optionally "
+                                              "'file', 'split', 'ra', 'dec', 'truth/...'.")],
     out: Out,
     schema: Annotated[str | None, typer.Option(help="Decision tree: a shipped name (gz2, decals, euclid; "
                                                     "`galzoo schema NAME` shows one) or a tree .json file. "

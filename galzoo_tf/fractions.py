@@ -33,6 +33,11 @@ def conditional_fractions(values: Mapping[str, np.ndarray]) -> Fractions:
     return out
 
 
+def default_volunteers(schema: Schema) -> int:
+    """The pseudo-count N when a catalogue gives no totals: the typical N of the tree's first question."""
+    return max(1, schema.question(schema.root).expected_votes)
+
+
 def complete_fractions(fractions: np.ndarray) -> np.ndarray:
     """A question's fractions (galaxies, answers) with NaN where a catalogue does not give them; a row missing one
     answer gets it as 1 minus the others (a yes/no question needs only one column)."""
@@ -56,32 +61,38 @@ def apportion(fractions: np.ndarray, totals: np.ndarray) -> np.ndarray:
 
 
 def _reaching(schema: Schema, name: str, votes: Fractions, reached_by: dict[str, np.ndarray]) -> np.ndarray:
-    """Pseudo-N of a question: the votes of the answers leading to it; a question whose every answer leads here
-    passes on its whole N, even where its own fractions are unknown."""
+    """Pseudo-N of a question: the votes of the answers leading to it; where a question whose every answer leads
+    here has unknown fractions, its whole N."""
     total = np.float64(0.0)
     for parent in dict.fromkeys(a.question for a in schema.parents(name)):
         answers = schema.question(parent).answers
+        sent = sum(answer_values(votes, schema, a) for a in answers if a.leads_to == name)
         if all(a.leads_to == name for a in answers):
-            total = total + reached_by[parent]
-        else:
-            total = total + sum(answer_values(votes, schema, a) for a in answers if a.leads_to == name)
+            sent = np.where(np.isnan(sent), reached_by[parent], sent)
+        total = total + sent
     return total
 
 
-def pseudo_counts(schema: Schema, conditional: Mapping[str, np.ndarray], volunteers: int,
-                  restart: Collection[str] = ()) -> dict[str, np.ndarray]:
+def pseudo_counts(schema: Schema, conditional: Mapping[str, np.ndarray], volunteers: int, restart: Collection[str] = (),
+                  given: Mapping[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """Vote counts k per question (galaxies, answers) from each question's fractions, as if ``volunteers`` people
     had classified every galaxy and walked the tree.
 
     N of the root, and of the questions in ``restart`` (fractions a release did not weight), is ``volunteers``;
     N of any other question is the pseudo-votes of the answers leading to it. N is shared among the answers by
-    their fractions (largest remainder). A question whose fractions are not all known (NaN, after
-    ``complete_fractions``), or whose N is not, gets no votes (N = 0); its known answers still pass their
-    pseudo-votes down the tree. A question whose fractions are all 0 gets none either."""
+    their fractions (largest remainder). Questions in ``given`` keep those counts (a catalogue's real votes), and
+    the walk goes on from them. A question whose fractions are not all known (NaN, after ``complete_fractions``),
+    or whose N is not, gets no votes (N = 0); its known answers still pass their pseudo-votes down the tree. A
+    question whose fractions are all 0 gets none either."""
+    given = given or {}
     votes: Fractions = {}  # pseudo-votes of every answer, NaN where unknown: what flows down the tree
     reached_by: dict[str, np.ndarray] = {}  # pseudo-N of every question, NaN where unknown
     counts: dict[str, np.ndarray] = {}
     for question in schema.topological_order():
+        if question.name in given:
+            counts[question.name] = votes[question.name] = np.asarray(given[question.name], np.int64)
+            reached_by[question.name] = counts[question.name].sum(axis=1).astype(np.float64)
+            continue
         fractions = complete_fractions(conditional[question.name])
         if schema.parents(question.name) and question.name not in restart:
             reached = _reaching(schema, question.name, votes, reached_by)

@@ -31,7 +31,6 @@ REFERENCE_RMSE = {  # what a Kaggle RMSE is read against, all on the real releas
 }
 
 
-
 def kaggle_answers(schema: Schema) -> list[Answer]:
     """Every answer of the tree in the release's column order (Class1.1, 1.2, ... 11.6); a tree without Kaggle
     names is a clear error."""

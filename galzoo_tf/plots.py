@@ -77,13 +77,13 @@ def montage(images: Sequence[np.ndarray], titles: Sequence[str], path: Path, col
 
 
 def record_caption(record: dict, schema: Schema) -> str:
-    """Short label of a record: its truth when simulated, and its votes for the featured answer of the tree's first
-    question (the first question's second answer; GZ2: smooth/features)."""
+    """Short label of a record: its truth when simulated, and its votes for one answer of the tree's first question
+    (the featured answer, second of three in GZ2, GZ DECaLS and Euclid; else the first, a yes/no tree's yes)."""
     def value(key: str) -> float:
         return float(record[key])
 
     root = schema.question(schema.root)
-    shown = root.answers[min(1, len(root.answers) - 1)]
+    shown = root.answers[1 if len(root.answers) > 2 else 0]
     smooth = f"{shown.name} {int(value(schema.count_key(shown)))}/{int(value(schema.total_key(root)))}"
     if "truth/bulge_to_total" not in record:
         return f"{record['id'].decode()[:18]}\n{smooth}"

@@ -8,6 +8,7 @@ Euclid) means adding a JSON file, not touching code. Every other module asks the
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -233,12 +234,20 @@ def _user_tree(path: Path) -> Schema:
 YES_NO = ("yes", "no")
 
 
+PLAIN_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]*")  # what may name a question made from a catalogue column
+
+
 def binary_schema(column: str) -> Schema:
     """A one-question yes/no tree for a catalogue's 0/1 column (``--label-column``): one vote per galaxy, the label."""
+    if not PLAIN_NAME.fullmatch(column):
+        raise SchemaError(f"--label-column {column!r}: a question is named after the column, so use a column whose "
+                          "name has only lower-case letters, digits, '_', '-' and '.'")
     answers = tuple(Answer(name, f"{column}_{name}", None, None, column) for name in YES_NO)
     question = Question(column, column, column, f"{column}? (the catalogue's 0/1 column {column!r})", 1, answers)
-    return Schema(column, f"one yes/no question: the catalogue's column {column!r}", column, (question,), "id",
-                  "{stem}_count", note="made by --label-column: 1 is yes, 0 is no, one vote per galaxy")
+    schema = Schema(column, f"one yes/no question: the catalogue's column {column!r}", column, (question,), "id",
+                    "{stem}_count", note="made by --label-column: 1 is yes, 0 is no, one vote per galaxy")
+    validate(schema)
+    return schema
 
 
 def manifest_tree(schema: Schema) -> dict:

@@ -132,6 +132,42 @@ def test_fractions_with_totals_become_counts_and_inconsistent_ones_are_refused(t
     assert caught.value.reason == INCONSISTENT_FRACTIONS
 
 
+def test_fractions_alone_walk_on_from_real_totals_and_must_sum_to_1(tmp_path):
+    frame = pd.DataFrame({"id": ["g1", "g2"], "smooth-or-featured_total-votes": [30, 10],
+                          "smooth-or-featured_smooth_fraction": [0.2, 0.5],
+                          "smooth-or-featured_featured-or-disk_fraction": [0.8, 0.5],
+                          "smooth-or-featured_artifact_fraction": [0.0, 0.0],
+                          "disk-edge-on_yes_fraction": [0.25, 0.6]})  # 'no' is 1 minus it
+    images, labels = small_folder(tmp_path, frame)
+    table = load_folder(images, labels, schema=DECALS).table.set_index("id")
+    assert table.loc["g1", "disk-edge-on/total"] == 24  # the 24 real featured votes walk on, not 40 x 0.8
+    assert table.loc["g1", ["disk-edge-on/yes/count", "disk-edge-on/no/count"]].tolist() == [6, 18]
+    assert table.loc["g2", "disk-edge-on/total"] == 5
+    frame["how-rounded_round_fraction"] = [0.5, 0.5]
+    frame["how-rounded_in-between_fraction"] = [0.3, 0.9]  # g2's sum to 1.4 + cigar-shaped
+    frame["how-rounded_cigar-shaped_fraction"] = [0.2, 0.0]
+    images, labels = small_folder(tmp_path, frame)
+    with pytest.raises(BadInputError, match=r"row 2 \(id g2\): how-rounded: fractions .* sum to 1\.4000, not 1"):
+        load_folder(images, labels, schema=DECALS)
+
+
+def test_a_catalogue_of_counts_must_give_every_question(tmp_path):
+    schema = load_schema("gz2")
+    counts = {schema.count_column(a): [1, 2] for q in schema.questions if q.name != "bar" for a in q.answers}
+    images, labels = small_folder(tmp_path, pd.DataFrame({"id": ["g1", "g2"], **counts}))
+    with pytest.raises(BadInputError, match="missing column\\(s\\) t03_bar_a06_bar_count, t03_bar_a07_no_bar_count"):
+        load_folder(images, labels)
+
+
+def test_label_column_refusals(tmp_path):
+    images, labels = small_folder(tmp_path, pd.DataFrame({"id": ["a"], "has ring": [1], "ring": [1],
+                                                          "ring_yes_count": [1]}))
+    with pytest.raises(SchemaError, match="lower-case letters"):
+        load_folder(images, labels, label_column="has ring")
+    with pytest.raises(BadInputError, match="already has"):
+        load_folder(images, labels, label_column="ring")
+
+
 def test_prepare_synthetic_answers_the_euclid_tree_with_counts_that_obey_it(tmp_path):
     from galzoo_tf.data.inputs import RecordSource
 

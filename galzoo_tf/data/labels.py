@@ -15,7 +15,7 @@ import pandas as pd
 
 from galzoo_tf import errors
 from galzoo_tf.errors import BadInputError
-from galzoo_tf.fractions import complete_fractions, pseudo_counts
+from galzoo_tf.fractions import complete_fractions, conditional_fractions, default_volunteers, pseudo_counts
 from galzoo_tf.schema import Question, Schema
 
 MAX_COUNT = 2**53  # the largest count a float parse keeps exact; sums of a few stay far inside int64
@@ -85,7 +85,8 @@ def _whole_numbers(frame: pd.DataFrame, column: str, problems: RowProblems) -> n
     return values.astype(np.int64)
 
 
-FRACTION_TOLERANCE = 0.005  # how far a published fraction may sit from k/N (catalogues round to 3 decimals)
+FRACTION_TOLERANCE = 0.005  # how far a question's published fractions may sum from 1, or sit outside [0, 1]
+ROUNDING = 5e-4  # fraction x N may miss a whole vote by this x N: fractions published to 3 decimals
 
 
 @dataclass
@@ -114,32 +115,45 @@ def vote_counts(frame: pd.DataFrame, schema: Schema, problems: RowProblems, volu
     - count columns: N is their sum (each volunteer gives one answer), unless the tree names a total
       column for the question (GZ2: ``total_classifications`` for T01): then that N, which no k may exceed;
     - fraction columns and the question's total (``_total-votes``): k = round(fraction x N), refused where a
-      fraction is not a whole number of votes out of N (within ``FRACTION_TOLERANCE``) or the k do not sum to N;
+      fraction x N is not a whole vote (within ``ROUNDING`` x N: fractions published to 3 decimals) or the k do
+      not sum to N;
     - fractions alone: pseudo-counts as if ``volunteers`` (default: the root's typical N) had walked the tree
-      (``galzoo_tf.fractions.pseudo_counts``); a yes/no question needs one of its two columns;
-    - nothing: N = 0 (the records hold no votes for it), with a warning. The first question must be given.
+      from the questions counted above (``galzoo_tf.fractions.pseudo_counts``); a yes/no question needs one of
+      its two columns, and a row whose fractions do not sum to 1 (within ``FRACTION_TOLERANCE``) is refused;
+    - nothing: N = 0 (the records hold no votes for it), with a warning, when the catalogue gives fractions;
+      a catalogue of counts must give every question's count columns. The first question must be given.
     """
     sources = {q.name: question_source(frame, schema, q) for q in schema.questions}
-    root = schema.question(schema.root)
-    if sources[root.name] == "absent":
-        require_columns(frame, [schema.count_column(a) for a in root.answers], problems.source)
+    absent = [q for q in schema.questions if sources[q.name] == "absent"]
+    counts_only = not {"fractions", "totals"} & set(sources.values())
+    if absent and (sources[schema.root] == "absent" or counts_only):
+        require_columns(frame, [schema.count_column(a) for q in absent for a in q.answers], problems.source)
     published = {a.key: _fractions(frame, schema.fraction_column(a), problems) for q in schema.questions
                  if sources[q.name] in ("totals", "fractions") for a in q.answers}
-    pseudo = _pseudo_counts(frame, schema, sources, published, volunteers)
+    counted: dict[str, np.ndarray] = {}
+    totals: dict[str, np.ndarray] = {}
+    for question in schema.questions:
+        if sources[question.name] == "counts":
+            require_columns(frame, [schema.count_column(a) for a in question.answers], problems.source)
+            counted[question.name], totals[question.name] = _counted(frame, schema, question, problems)
+        elif sources[question.name] == "totals":
+            counted[question.name], totals[question.name] = _from_totals(frame, schema, question, published,
+                                                                         problems)
+    if "fractions" in sources.values():
+        conditional = {q.name: _alone(q, published, problems) if sources[q.name] == "fractions" else
+                       np.full((len(frame), len(q.answers)), np.nan) for q in schema.questions}
+        walked = pseudo_counts(schema, conditional, default_volunteers(schema) if volunteers is None else volunteers,
+                               given=counted)
+        for question in schema.questions:
+            if sources[question.name] in ("fractions", "absent"):
+                counted[question.name] = walked[question.name]
+                totals[question.name] = walked[question.name].sum(axis=1)
     out: dict[str, np.ndarray] = {}
     for question in schema.questions:
-        source = sources[question.name]
-        if source == "counts":
-            require_columns(frame, [schema.count_column(a) for a in question.answers], problems.source)
-            counts, total = _counted(frame, schema, question, problems)
-        elif source == "totals":
-            counts, total = _from_totals(frame, schema, question, published, problems)
-        else:  # fractions alone, or absent: no votes
-            counts = pseudo.get(question.name, np.zeros((len(frame), len(question.answers)), np.int64))
-            total = counts.sum(axis=1)
+        counts = counted.get(question.name, np.zeros((len(frame), len(question.answers)), np.int64))
         for index, answer in enumerate(question.answers):
             out[schema.count_key(answer)] = counts[:, index]
-        out[schema.total_key(question)] = total
+        out[schema.total_key(question)] = totals.get(question.name, counts.sum(axis=1))
     fractions = pd.DataFrame({f"fraction/{key}": values for key, values in published.items()
                               if np.isfinite(values).any()}, index=frame.index)
     return VoteTable(pd.DataFrame(out, index=frame.index), fractions,
@@ -161,17 +175,18 @@ def _counted(frame: pd.DataFrame, schema: Schema, question: Question,
 
 
 def _fractions(frame: pd.DataFrame, column: str | None, problems: RowProblems) -> np.ndarray:
-    """A fraction column as floats (NaN where the catalogue has no such column or the cell is blank); a value that
-    is not a number in [0, 1] is flagged."""
+    """A fraction column as floats in [0, 1] (NaN where the catalogue has no such column or the cell is blank); a
+    value that is not a number in [0, 1] (within ``FRACTION_TOLERANCE``) is flagged."""
     if column not in frame.columns:
         return np.full(len(frame), np.nan)
     raw = frame[column]
     values = np.array(pd.to_numeric(raw, errors="coerce"), dtype=float)
-    bad = (raw.notna().to_numpy() & ~np.isfinite(values)) | (values < 0) | (values > 1 + FRACTION_TOLERANCE)
+    bad = (raw.notna().to_numpy() & ~np.isfinite(values)) | (values < -FRACTION_TOLERANCE) | \
+        (values > 1 + FRACTION_TOLERANCE)
     problems.flag(bad, errors.BAD_FRACTION, lambda i: f"{column} is {shown_value(raw.iloc[i])}, not a fraction in "
                                                       "[0, 1]")
     values[bad] = np.nan
-    return values
+    return np.clip(values, 0, 1)
 
 
 def _question_fractions(question: Question, published: dict[str, np.ndarray]) -> np.ndarray:
@@ -184,29 +199,27 @@ def _from_totals(frame: pd.DataFrame, schema: Schema, question: Question, publis
     total = _whole_numbers(frame, question.total_column, problems)
     fractions = _question_fractions(question, published)
     known = np.isfinite(fractions).all(axis=1)
-    counts = np.rint(np.nan_to_num(fractions) * total[:, None]).astype(np.int64)
-    off = np.abs(np.nan_to_num(fractions) - counts / np.maximum(total, 1)[:, None]).max(axis=1)
-    bad = known & (total > 0) & ((off > FRACTION_TOLERANCE) | (counts.sum(axis=1) != total))
+    exact = np.nan_to_num(fractions) * total[:, None]
+    counts = np.rint(exact).astype(np.int64)
+    off = np.abs(exact - counts).max(axis=1)
+    bad = known & (total > 0) & ((off > ROUNDING * total + 1e-6) | (counts.sum(axis=1) != total))
     problems.flag(bad, errors.INCONSISTENT_FRACTIONS, lambda i: f"{question.name}: fractions "
                   f"{', '.join(f'{v:.4g}' for v in fractions[i])} are not whole votes out of {question.total_column} "
-                  f"= {total[i]} (round(fraction x N) = {', '.join(map(str, counts[i]))})")
+                  f"= {total[i]} (fraction x N = {', '.join(f'{v:.3g}' for v in exact[i])})")
     counts[~known] = 0
     return counts, np.where(known, total, 0)
 
 
-def _pseudo_counts(frame: pd.DataFrame, schema: Schema, sources: dict[str, str], published: dict[str, np.ndarray],
-                   volunteers: int | None) -> dict[str, np.ndarray]:
-    """Pseudo-counts of every question from the fractions given (NaN for questions given otherwise or not at all)."""
-    if "fractions" not in sources.values():
-        return {}
-    conditional = {q.name: _question_fractions(q, published) if sources[q.name] in ("totals", "fractions")
-                   else np.full((len(frame), len(q.answers)), np.nan) for q in schema.questions}
-    return pseudo_counts(schema, conditional, default_volunteers(schema) if volunteers is None else volunteers)
-
-
-def default_volunteers(schema: Schema) -> int:
-    """The pseudo-count N of a catalogue of fractions alone: the typical N of the tree's first question."""
-    return max(1, schema.question(schema.root).expected_votes)
+def _alone(question: Question, published: dict[str, np.ndarray], problems: RowProblems) -> np.ndarray:
+    """A question's fractions given without a total, normalised; a complete row not summing to 1 is flagged."""
+    fractions = _question_fractions(question, published)
+    total = fractions.sum(axis=1)
+    problems.flag(np.isfinite(total) & (np.abs(total - 1) > FRACTION_TOLERANCE) & (total > 0),
+                  errors.INCONSISTENT_FRACTIONS,
+                  lambda i: f"{question.name}: fractions {', '.join(f'{v:.4g}' for v in fractions[i])} sum to "
+                            f"{total[i]:.4f}, not 1")
+    return np.where(np.isfinite(total)[:, None], conditional_fractions({"q": np.nan_to_num(fractions)})["q"],
+                    fractions)
 
 
 def _source_warnings(frame: pd.DataFrame, schema: Schema, sources: dict[str, str],

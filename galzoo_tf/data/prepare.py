@@ -44,7 +44,7 @@ from galzoo_tf.kaggle import KAGGLE_TREE
 from galzoo_tf.kaggle import TOLERANCE as KAGGLE_TOLERANCE
 from galzoo_tf.outputs import Output, remove_written, writing
 from galzoo_tf.plots import record_montage
-from galzoo_tf.schema import load_schema, manifest_tree
+from galzoo_tf.schema import binary_schema, load_schema, manifest_tree
 from galzoo_tf.signals import die_with_parent
 
 CHUNK = 16  # images per worker task: large enough to amortise IPC, small for a smooth progress bar
@@ -582,14 +582,14 @@ def prepare_folder(images: Path, labels: Path, out: Path, options: PrepareOption
 
     >>> prepare_folder(Path("images"), Path("catalogue.csv"), Path("data/rings"), PrepareOptions(),
     ...                label_column="ring")  # doctest: +SKIP"""
-    if label_column is not None and schema is not None:
-        raise BadInputError("bad option", "--label-column makes its own one-question tree; give it or --schema, "
-                                          "not both")
+    if label_column is not None and (schema is not None or volunteers is not None):
+        raise BadInputError("bad option", "--label-column makes its own one-question tree of one vote per galaxy; "
+                                          "--schema and --votes do not go with it")
     if volunteers is not None and volunteers < 1:
         raise BadInputError("bad option", "--votes must be at least 1")
     run = run or PrepareRun()
-    tree = None if label_column is not None else load_schema(schema or "gz2")
-    cuts = parse_min_votes(min_votes, tree) if tree is not None else {}
+    tree = load_schema(schema or "gz2") if label_column is None else binary_schema(label_column.strip().lower())
+    cuts = parse_min_votes(min_votes, tree)
     with writing([record_output(out)], [("images folder", images), ("labels", labels)]):
         source = run.read("reading and checking the labels", lambda: load_folder(
             images, labels, schema=tree, min_votes=cuts, skip_bad=options.skip_bad, label_column=label_column,

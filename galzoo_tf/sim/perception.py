@@ -149,10 +149,7 @@ def perceived_order(question: Question) -> tuple[str, list[int]]:
     """The question's perception and, for each of its answers, where that answer sits in the perception; a tree
     the simulation cannot answer is a clear error naming the question."""
     name = question.perception or question.name
-    try:
-        known = perceived_answers(name)
-    except KeyError:
-        known = ()
+    known = perceived_answers(name) if name in BLIND else ()
     wanted = [answer.perceived or answer.name for answer in question.answers]
     if sorted(wanted) != sorted(known):
         raise SchemaError(f"simulated volunteers cannot answer {question.name!r}: its answers {wanted} are not those "

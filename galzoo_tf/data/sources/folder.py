@@ -18,6 +18,7 @@ import pandas as pd
 
 from galzoo_tf.data.labels import RowProblems, require_columns, shown_value
 from galzoo_tf.data.sources.table import Catalogue, RowCheck, build_catalogue, checksum, images_under, read_table
+from galzoo_tf.errors import BadInputError
 from galzoo_tf.schema import Schema, binary_schema, load_schema
 
 BAD_LABEL = "bad label"
@@ -46,6 +47,10 @@ def binary_labels(frame: pd.DataFrame, column: str, source: str) -> tuple[Schema
     name = column.strip().lower()  # catalogue column names are read lower-case
     require_columns(frame, [name], source)
     schema = binary_schema(name)
+    taken = [schema.count_column(a) for a in schema.answers if schema.count_column(a) in frame.columns]
+    if taken:
+        raise BadInputError("bad option", f"{source}: --label-column {name} would write {', '.join(taken)}, which "
+                                          "the CSV already has; rename them or leave out --label-column")
     raw = frame[name]
     values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
     good = np.isin(values, (0.0, 1.0))

@@ -18,6 +18,7 @@ from galzoo_tf import errors
 from galzoo_tf.data.labels import RowProblems, require_columns, shown_value
 from galzoo_tf.data.sources.table import Catalogue, build_catalogue, checksum, image_index, locate_in, read_table
 from galzoo_tf.errors import BadInputError
+from galzoo_tf.fractions import default_volunteers
 from galzoo_tf.kaggle import (
     ID_COLUMN,
     KAGGLE_TREE,
@@ -30,11 +31,6 @@ from galzoo_tf.kaggle import (
     pseudo_counts,
 )
 from galzoo_tf.schema import Schema, load_schema
-
-
-def default_volunteers(schema: Schema) -> int:
-    """The pseudo-count N when none is given: the typical N of the tree's first question (GZ2: 40)."""
-    return schema.question(schema.root).expected_votes
 
 
 def _fraction_table(frame: pd.DataFrame, schema: Schema, label: str) -> pd.DataFrame:
