@@ -32,7 +32,8 @@ SOURCES = [
      "galzoo prepare gz2 --catalogue gz2_hart16.csv.gz --images images/ --mapping map.csv"],
     ["kaggle", "the Kaggle Galaxy Zoo challenge's training_solutions_rev1.csv and GalaxyID.jpg images",
      "galzoo prepare kaggle --solutions training_solutions_rev1.csv --images images_training_rev1/"],
-    ["folder", "your own project: a folder of images and a CSV of vote counts",
+    ["folder", "your own project: a folder of images and a CSV of votes (counts, or Galaxy Zoo's published "
+               "fractions for gz2, decals, euclid or your tree), or of one 0/1 label",
      "galzoo prepare folder --images DIR --labels votes.csv --out data/mine"],
     ["fits", "your own FITS cutouts and a table of L_B/L_T, R_e and flux, for parameter models (GaMPEN)",
      "galzoo prepare fits --images cutouts/ --table parameters.csv --out data/params"],
