@@ -23,14 +23,16 @@ def answer_values(values: Mapping[str, np.ndarray], schema: Schema, answer: Answ
     return values[answer.question][..., schema.question(answer.question).answer_names.index(answer.name)]
 
 
+def normalised(values: np.ndarray) -> np.ndarray:
+    """One question's values (..., answers) scaled to sum to 1 over its answers (0 where all are 0)."""
+    values = np.asarray(values, np.float64)
+    total = values.sum(axis=-1, keepdims=True)
+    return np.divide(values, total, out=np.zeros_like(values), where=total > 0)
+
+
 def conditional_fractions(values: Mapping[str, np.ndarray]) -> Fractions:
     """Each question's values normalised to sum to 1 (counts or weighted fractions -> fractions; 0 where all are 0)."""
-    out = {}
-    for name, fractions in values.items():
-        fractions = np.asarray(fractions, np.float64)
-        total = fractions.sum(axis=-1, keepdims=True)
-        out[name] = np.divide(fractions, total, out=np.zeros_like(fractions), where=total > 0)
-    return out
+    return {name: normalised(fractions) for name, fractions in values.items()}
 
 
 def default_volunteers(schema: Schema) -> int:

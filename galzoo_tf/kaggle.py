@@ -78,8 +78,7 @@ def weighted_fractions(schema: Schema, conditional: Mapping[str, np.ndarray]) ->
 
 def from_counts(schema: Schema, counts: Mapping[str, np.ndarray]) -> Fractions:
     """Weighted fractions from vote counts k (question -> (galaxies, answers)): k / N, then along the tree."""
-    return weighted_fractions(schema, conditional_fractions({name: np.asarray(k, np.float64)
-                                                             for name, k in counts.items()}))
+    return weighted_fractions(schema, conditional_fractions(counts))
 
 
 def from_columns(schema: Schema, table: np.ndarray) -> Fractions:

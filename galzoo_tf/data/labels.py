@@ -15,7 +15,7 @@ import pandas as pd
 
 from galzoo_tf import errors
 from galzoo_tf.errors import BadInputError
-from galzoo_tf.fractions import complete_fractions, conditional_fractions, default_volunteers, pseudo_counts
+from galzoo_tf.fractions import complete_fractions, default_volunteers, normalised, pseudo_counts
 from galzoo_tf.schema import Question, Schema
 
 MAX_COUNT = 2**53  # the largest count a float parse keeps exact; sums of a few stay far inside int64
@@ -218,8 +218,7 @@ def _alone(question: Question, published: dict[str, np.ndarray], problems: RowPr
                   errors.INCONSISTENT_FRACTIONS,
                   lambda i: f"{question.name}: fractions {', '.join(f'{v:.4g}' for v in fractions[i])} sum to "
                             f"{total[i]:.4f}, not 1")
-    return np.where(np.isfinite(total)[:, None], conditional_fractions({"q": np.nan_to_num(fractions)})["q"],
-                    fractions)
+    return np.where(np.isfinite(total)[:, None], normalised(np.nan_to_num(fractions)), fractions)
 
 
 def _source_warnings(frame: pd.DataFrame, schema: Schema, sources: dict[str, str],

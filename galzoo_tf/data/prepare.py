@@ -621,14 +621,13 @@ def prepare_synthetic(n: int, out: Path, options: PrepareOptions, run: PrepareRu
     >>> summary.splits, summary.montage  # doctest: +SKIP
     """
     from galzoo_tf.data.sources.synthetic import check_population, load_synthetic, survey_mix  # GalSim (~0.7 s)
-    from galzoo_tf.sim.perception import perceived_order
+    from galzoo_tf.sim.perception import perceived_orders
 
     run = run or PrepareRun()
     survey_mix(survey)  # a bad --survey, --population or --schema is refused before the output folder exists
     check_population(population)
     tree = load_schema(schema)
-    for question in tree.questions:
-        perceived_order(question)
+    perceived_orders(tree)
     with writing([record_output(out)]):
         source = run.read("drawing galaxies and volunteers", lambda: load_synthetic(
             n, seed=options.seed, survey=survey, overdispersion=overdispersion, population=population, schema=tree))

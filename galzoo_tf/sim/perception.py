@@ -158,9 +158,14 @@ def perceived_order(question: Question) -> tuple[str, list[int]]:
     return name, [known.index(answer) for answer in wanted]
 
 
+def perceived_orders(schema: Schema) -> dict[str, tuple[str, list[int]]]:
+    """``perceived_order`` of every question: a tree the simulation cannot answer is refused before any work."""
+    return {question.name: perceived_order(question) for question in schema.questions}
+
+
 def answer_probabilities(galaxies: pd.DataFrame, schema: Schema) -> dict[str, np.ndarray]:
     """rho per question of ``schema``, shape (galaxies, answers), mixing what is seen with the blind guess."""
-    orders = {question.name: perceived_order(question) for question in schema.questions}  # refused before work
+    orders = perceived_orders(schema)
     seen = seen_probabilities(galaxies)
     vis = visibility(galaxies)
     tilt = sigmoid((70 - galaxies["inclination"].to_numpy()) / 6)

@@ -18,6 +18,7 @@ import numpy as np
 from galzoo_tf.catalogues.writer import catalogue_provenance
 from galzoo_tf.data.inputs import Batch, FolderSource, RecordSource
 from galzoo_tf.errors import BadInputError
+from galzoo_tf.fractions import conditional_fractions
 from galzoo_tf.kaggle import ID_COLUMN, KAGGLE_TREE, as_columns, kaggle_answers, kaggle_columns, weighted_fractions
 from galzoo_tf.schema import Schema, load_schema
 from galzoo_tf.tasks.votes.catalogue import EnsembleSampler, PredictOptions, described_models
@@ -50,8 +51,7 @@ def check_kaggle_model(model: VoteModel) -> Schema:
 
 def kaggle_predictions(schema: Schema, rho: Mapping[str, np.ndarray]) -> np.ndarray:
     """(galaxies, 37): the posterior mean of every weighted probability, from rho samples (galaxies, T, answers)."""
-    conditional = {name: samples / np.maximum(samples.sum(axis=-1, keepdims=True), 1e-12)
-                   for name, samples in rho.items()}
+    conditional = conditional_fractions(rho)  # one-vs-rest heads' rho need not sum to 1
     return as_columns(schema, weighted_fractions(schema, conditional)).mean(axis=1)
 
 
